@@ -1,0 +1,4 @@
+import type { ActionDefinition } from '@slipway/toolkit/run';
+import { main } from './main';
+
+export const action: ActionDefinition = { name: 'setup-django', main };
