@@ -60,7 +60,10 @@ export function preparedVenv(requirements: string[], python = pyenvPython('3.12'
  * DJANGO_SETTINGS_MODULE, the shared state file), for tests of the actions that follow it.
  * The chain tests run the real setup-django step instead.
  */
-export function seedSetupDjango(job: Job, opts: { venv: string; projectDir: string; settingsModule: string; djangoVersion?: string }): void {
+export function seedSetupDjango(
+  job: Job,
+  opts: { venv: string; projectDir: string; settingsModule: string; djangoVersion?: string },
+): void {
   const python = path.join(opts.venv, 'bin', 'python');
   const pythonVersion = execFileSync(python, ['-c', 'import sys; print("%d.%d.%d" % sys.version_info[:3])']).toString().trim();
   const stateFile = path.join(job.runnerTemp, 'slipway', 'state.json');
