@@ -15,8 +15,18 @@ export const ACTIONS: Record<string, ActionDefinition> = Object.fromEntries(
   [setupDjango, runTests, buildImage, migrate, deploy, rollback].map((a) => [a.name, a]),
 );
 
+/** The root action.yml: setup-django then run-tests in one step (setup-django's post saves the cache). */
+const ci: ActionDefinition = {
+  name: 'slipway',
+  main: async () => {
+    await setupDjango.main();
+    await runTests.main();
+  },
+  post: setupDjango.post,
+};
+
 export async function runAction(name: string): Promise<void> {
-  const action = ACTIONS[name];
+  const action = name === 'ci' ? ci : ACTIONS[name];
   if (!action) throw new Error(`Unknown Slipway action ${name}`);
   await run(action);
 }
