@@ -1,0 +1,112 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { execTool } from '@slipway/toolkit/exec';
+import {
+  pipenvRequirementsArgv,
+  poetryInstallArgv,
+  pyprojectRequirements,
+  requirementsInstallArgv,
+  uvIndexEnv,
+  uvSyncArgv,
+  venvCreateArgv,
+  type DependencyProject,
+  type Installer,
+} from '@slipway/toolkit/package-manager';
+import { isVenv, venvBin, venvPython } from '@slipway/toolkit/python';
+import { runnerTemp } from '@slipway/toolkit/runner';
+import { ensurePythonTool, ensureUv } from './tools';
+
+export interface InstallPlan {
+  project: DependencyProject;
+  installer: Installer;
+  interpreter: string;
+  venv: string;
+  extras: string[];
+  groups: string[];
+}
+
+/** pip.conf files pip itself would read, lowest priority first. */
+function pipConfigTexts(): string[] {
+  const files = [
+    '/etc/pip.conf',
+    '/etc/xdg/pip/pip.conf',
+    path.join(os.homedir(), '.pip', 'pip.conf'),
+    path.join(os.homedir(), '.config', 'pip', 'pip.conf'),
+  ];
+  if (process.env.PIP_CONFIG_FILE && process.env.PIP_CONFIG_FILE !== os.devNull) files.push(process.env.PIP_CONFIG_FILE);
+  return files.filter((f) => fs.existsSync(f)).map((f) => fs.readFileSync(f, 'utf8'));
+}
+
+/**
+ * Creates the venv (unless a restored one is there) and installs the project's dependencies
+ * into it with the project's own tool. Runs over a partly matching restored venv too: every
+ * tool here installs only what is missing or different.
+ */
+export async function installDependencies(plan: InstallPlan): Promise<void> {
+  const { project, installer, interpreter, venv } = plan;
+  const needsUv = installer === 'uv' || project.kind === 'uv';
+  const uv = needsUv ? await ensureUv(interpreter) : undefined;
+  const uvEnv = { ...uvIndexEnv(process.env, pipConfigTexts()), UV_PYTHON_DOWNLOADS: process.env.UV_PYTHON_DOWNLOADS ?? 'never' };
+  const python = venvPython(venv);
+
+  if (!isVenv(venv)) {
+    const [tool, args] = venvCreateArgv(project.kind === 'uv' ? 'uv' : installer, interpreter, venv, uv);
+    await execTool(tool, args, { env: uvEnv, label: 'Creating the virtualenv' });
+  }
+
+  const installFiles = async (files: string[]): Promise<void> => {
+    const [tool, args] = requirementsInstallArgv(installer, python, files, uv);
+    await execTool(tool, args, { cwd: project.dir, env: uvEnv, label: 'Installing dependencies' });
+  };
+
+  switch (project.kind) {
+    case 'requirements':
+      return installFiles(project.requirements);
+    case 'pyproject': {
+      const file = path.join(project.dir, 'pyproject.toml');
+      const lines = pyprojectRequirements(fs.readFileSync(file, 'utf8'), plan.extras, plan.groups, path.basename(file));
+      if (!lines.length) return;
+      return installFiles([writeTemp('pyproject-requirements.txt', lines.join('\n'))]);
+    }
+    case 'uv':
+      await execTool(uv!, uvSyncArgv(interpreter, plan.extras, plan.groups), {
+        cwd: project.dir,
+        env: { ...uvEnv, UV_PROJECT_ENVIRONMENT: venv },
+        label: 'uv sync',
+      });
+      return;
+    case 'poetry': {
+      const poetry = await ensurePythonTool('poetry', interpreter, uv ?? (await ensureUv(interpreter).catch(() => undefined)), uvEnv);
+      // Poetry installs into the active virtualenv when VIRTUAL_ENV names one: ours.
+      await execTool(poetry, poetryInstallArgv(plan.extras, plan.groups), {
+        cwd: project.dir,
+        env: {
+          VIRTUAL_ENV: venv,
+          PATH: [venvBin(venv), process.env.PATH].join(path.delimiter),
+          POETRY_VIRTUALENVS_CREATE: 'false',
+          POETRY_NO_INTERACTION: '1',
+        },
+        label: 'poetry install',
+      });
+      return;
+    }
+    case 'pipenv': {
+      const pipenv = await ensurePythonTool('pipenv', interpreter, uv ?? (await ensureUv(interpreter).catch(() => undefined)), uvEnv);
+      const { stdout } = await execTool(pipenv, pipenvRequirementsArgv(plan.groups), {
+        cwd: project.dir,
+        env: { PIPENV_VERBOSITY: '-1', PIPENV_PIPFILE: path.join(project.dir, 'Pipfile'), PIPENV_IGNORE_VIRTUALENVS: '1' },
+        silent: true,
+        label: 'pipenv requirements',
+      });
+      return installFiles([writeTemp('pipenv-requirements.txt', stdout)]);
+    }
+  }
+}
+
+function writeTemp(name: string, text: string): string {
+  const dir = fs.mkdtempSync(path.join(runnerTemp(), 'slipway-setup-django-'));
+  const file = path.join(dir, name);
+  fs.writeFileSync(file, `${text}\n`, { mode: 0o600 });
+  return file;
+}

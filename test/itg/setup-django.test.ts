@@ -1,0 +1,67 @@
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { copyProject, Job } from '../harness/job';
+import { TEST_CACHE } from '../harness/python-env';
+
+// One tool cache for these tests (as a self-hosted runner keeps it): uv, poetry and pipenv are
+// fetched from PyPI once.
+const TOOL_CACHE = path.join(TEST_CACHE, 'setup-django-toolcache');
+const ENV = { UV_PYTHON_DOWNLOADS: 'never' };
+
+function newJob(workspace: string): Job {
+  fs.mkdirSync(TOOL_CACHE, { recursive: true });
+  return new Job({ workspace, env: ENV, toolCache: TOOL_CACHE });
+}
+
+function py(job: Job, code: string): string {
+  const python = path.join(job.env.VIRTUAL_ENV!, 'bin', 'python');
+  return execFileSync(python, ['-c', code], { cwd: job.workspace, env: { ...process.env, ...job.env } })
+    .toString()
+    .trim();
+}
+
+describe('setup-django on the example app (requirements.txt)', () => {
+  it('resolves Python from .python-version, installs with uv, and a later step sees the venv', async () => {
+    const ws = copyProject('example');
+    const job = newJob(ws);
+    const step = await job.run('setup-django', { cache: 'false' });
+    expect(step.failure).toBeUndefined();
+    expect(step.exitCode).toBe(0);
+    const venv = path.join(ws, '.venv');
+    expect(step.outputs).toMatchObject({
+      'python-version': expect.stringMatching(/^3\.12\.\d+$/),
+      'python-path': path.join(venv, 'bin', 'python'),
+      'venv-path': venv,
+      'django-version': expect.stringMatching(/^5\.2\.\d+$/),
+      'settings-module': 'shop.settings',
+      'manage-py': path.join(ws, 'manage.py'),
+      'project-dir': ws,
+      'package-manager': 'uv',
+      'cache-hit': 'false',
+    });
+    expect(step.outputs['cache-key']).toMatch(/^slipway-venv-v1-linux-x64-py3\.12\.\d+-requirements-uv-[0-9a-f]{32}$/);
+    // What a later step of the job gets: the venv first on PATH, VIRTUAL_ENV, the settings.
+    expect(job.path).toContain(path.join(venv, 'bin'));
+    expect(job.env).toMatchObject({ VIRTUAL_ENV: venv, DJANGO_SETTINGS_MODULE: 'shop.settings' });
+    expect(job.env.SECRET_KEY).toMatch(/^[\w-]{40,}$/);
+    expect(step.masks).toContain(job.env.SECRET_KEY);
+    expect(step.shownLog).not.toContain(job.env.SECRET_KEY);
+    expect(py(job, 'import django, sys; print(django.get_version(), sys.prefix)')).toBe(`${step.outputs['django-version']} ${venv}`);
+    expect(py(job, 'import gunicorn, whitenoise, psycopg, pymysql; print("ok")')).toBe('ok');
+    const state = JSON.parse(fs.readFileSync(job.env.SLIPWAY_STATE_FILE!, 'utf8')) as { setupDjango: Record<string, string> };
+    expect(state.setupDjango).toEqual({
+      pythonPath: path.join(venv, 'bin', 'python'),
+      pythonVersion: step.outputs['python-version'],
+      venvPath: venv,
+      projectDir: ws,
+      managePy: path.join(ws, 'manage.py'),
+      settingsModule: 'shop.settings',
+      djangoVersion: step.outputs['django-version'],
+      packageManager: 'uv',
+    });
+    expect(step.summary).toContain('Installing dependencies');
+    expect(step.summary).toContain('Resolving Python');
+  });
+});
