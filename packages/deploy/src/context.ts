@@ -1,0 +1,113 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { PROVIDERS, type HealthCheck, type ProviderName } from '@slipway/targets/types';
+import { parseDotenv } from '@slipway/toolkit/dotenv';
+import { UserError } from '@slipway/toolkit/errors';
+import { getBoolean, getDotenv, getDuration, getInteger, getRequired, getString } from '@slipway/toolkit/inputs';
+import { checkEnvironmentName } from '@slipway/toolkit/releases';
+import { workspaceDir } from '@slipway/toolkit/runner';
+import { looksSecret, maskSecret } from '@slipway/toolkit/secrets';
+import { optionalState } from '@slipway/toolkit/state';
+
+export interface Inputs {
+  provider: ProviderName;
+  environment: string;
+  appName: string;
+  image: string;
+  imageDigest: string | null;
+  env: Map<string, string>;
+  health: HealthCheck;
+  rollbackOnFailure: boolean;
+  migrate: boolean;
+  keepReleases: number;
+  /** 'github' or an absolute directory. */
+  releaseStore: 'github' | { dir: string };
+  githubToken: string;
+}
+
+const DIGEST = /@(sha256:[0-9a-f]{64})$/;
+const IMAGE_REF =
+  /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$/;
+const APP_NAME = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
+
+/** The image reference and its digest, checked; `requireDigest` refuses a tag alone. */
+export function parseImage(ref: string, requireDigest: boolean): { image: string; digest: string | null } {
+  if (!IMAGE_REF.test(ref)) {
+    throw new UserError(`Input \`image\` is not an image reference (name[:tag][@sha256:…]); got ${JSON.stringify(ref)}.`);
+  }
+  const digest = DIGEST.exec(ref)?.[1] ?? null;
+  if (!digest && requireDigest) {
+    throw new UserError(
+      `Input \`image\` has no digest (${ref}): deploy name@sha256:… (build-image's output), or set \`require-digest: false\`.`,
+    );
+  }
+  return { image: ref, digest };
+}
+
+/** A container-safe app name, by default the repository's name. */
+export function defaultAppName(repository: string | undefined): string {
+  const name = (repository?.split('/')[1] ?? 'app')
+    .toLowerCase()
+    .replace(/[^a-z0-9_.-]+/g, '-')
+    .replace(/^[^a-z0-9]+/, '');
+  return name.slice(0, 63) || 'app';
+}
+
+/** Every input, validated before anything runs. */
+export function getInputs(): Inputs {
+  const providerName = getRequired('provider', `one of ${PROVIDERS.join(', ')}.`);
+  if (!(PROVIDERS as readonly string[]).includes(providerName)) {
+    throw new UserError(`Input \`provider\` must be one of ${PROVIDERS.join(', ')}; got ${JSON.stringify(providerName)}.`);
+  }
+  const environment = checkEnvironmentName(getRequired('environment', 'the environment name, e.g. production.'));
+  const appName = getString('app-name') || defaultAppName(process.env.GITHUB_REPOSITORY);
+  if (!APP_NAME.test(appName)) {
+    throw new UserError(`Input \`app-name\` must be lower-case letters, digits, . _ - (up to 63); got ${JSON.stringify(appName)}.`);
+  }
+  const requireDigest = getBoolean('require-digest', true);
+  const imageInput = getString('image') || optionalState('buildImage')?.image || '';
+  if (!imageInput) throw new UserError('Input `image` is required (name@sha256:…), or run build-image earlier in this job.');
+  const { image, digest } = parseImage(imageInput, requireDigest);
+
+  const env = new Map<string, string>();
+  const envFile = getString('env-file');
+  if (envFile) {
+    const file = path.resolve(workspaceDir(), envFile);
+    if (!fs.existsSync(file)) throw new UserError(`Input \`env-file\`: ${envFile} does not exist.`);
+    for (const [k, v] of parseDotenv(fs.readFileSync(file, 'utf8'), `Input \`env-file\` (${envFile})`)) env.set(k, v);
+  }
+  for (const [k, v] of getDotenv('env')) env.set(k, v);
+  for (const [k, v] of env) if (looksSecret(k)) maskSecret(v);
+
+  const healthPath = getString('health-path') || '/healthz';
+  if (!/^\//.test(healthPath) && !/^https?:\/\/[^\s]+$/i.test(healthPath)) {
+    throw new UserError(`Input \`health-path\` must start with / or be an http(s) URL; got ${JSON.stringify(healthPath)}.`);
+  }
+  const store = getString('release-store') || 'github';
+  const githubToken = getString('github-token');
+  if (store === 'github' && !githubToken) {
+    throw new UserError(
+      'Input `github-token` is empty: GitHub Deployments need it (`deployments: write`), or set `release-store` to a directory.',
+    );
+  }
+  if (githubToken) maskSecret(githubToken);
+  return {
+    provider: providerName as ProviderName,
+    environment,
+    appName,
+    image,
+    imageDigest: digest,
+    env,
+    health: {
+      path: healthPath,
+      expectedStatus: getInteger('health-status', 200, { min: 100, max: 599 }),
+      timeoutMs: getDuration('health-timeout', 60_000),
+      hostHeader: getString('health-host') || undefined,
+    },
+    rollbackOnFailure: getBoolean('rollback-on-failure', true),
+    migrate: getBoolean('migrate', false),
+    keepReleases: getInteger('keep-releases', 3, { min: 1, max: 50 }),
+    releaseStore: store === 'github' ? 'github' : { dir: path.resolve(workspaceDir(), store) },
+    githubToken,
+  };
+}

@@ -1,0 +1,111 @@
+import * as core from '@actions/core';
+import { createProvider } from '@slipway/targets/registry';
+import type { DeployResult } from '@slipway/targets/types';
+import { GitHubDeploymentsStore } from '@slipway/toolkit/github-deployments';
+import { formatMs, Phases } from '@slipway/toolkit/log';
+import { DirectoryStore, newReleaseId, type ReleaseRecord, type ReleaseStore } from '@slipway/toolkit/releases';
+import { writeSummary } from '@slipway/toolkit/summary';
+import { getInputs, type Inputs } from './context';
+import { migrateOnce, migrationsFromState } from './migrations';
+
+function makeStore(inputs: Inputs): ReleaseStore {
+  if (inputs.releaseStore === 'github') {
+    const server = process.env.GITHUB_SERVER_URL ?? 'https://github.com';
+    const repository = process.env.GITHUB_REPOSITORY ?? '';
+    return new GitHubDeploymentsStore({
+      token: inputs.githubToken,
+      repository,
+      logUrl: process.env.GITHUB_RUN_ID ? `${server}/${repository}/actions/runs/${process.env.GITHUB_RUN_ID}` : undefined,
+    });
+  }
+  return new DirectoryStore(inputs.releaseStore.dir);
+}
+
+export async function main(): Promise<void> {
+  const inputs = getInputs();
+  const phases = new Phases();
+  const gitSha = process.env.GITHUB_SHA ?? '';
+  const releaseId = newReleaseId(gitSha);
+  const actor = process.env.GITHUB_ACTOR ?? 'unknown';
+  const lockOwner = `${actor} ${process.env.GITHUB_REPOSITORY ?? ''} run ${process.env.GITHUB_RUN_ID ?? '?'} release ${releaseId} since ${new Date().toISOString()}`;
+  const provider = createProvider(inputs.provider, { appName: inputs.appName, lockOwner });
+  const store = makeStore(inputs);
+  core.setOutput('release-id', releaseId);
+  try {
+    await phases.phase(`Checking the ${inputs.provider} target`, () => provider.validate());
+    const previous = await phases.phase('Reading the previous release', () => store.current(inputs.environment));
+    core.setOutput('previous-release-id', previous?.id ?? '');
+    const fromState = migrationsFromState();
+    const record: ReleaseRecord = {
+      id: releaseId,
+      environment: inputs.environment,
+      provider: inputs.provider,
+      providerReleaseId: '',
+      gitSha,
+      gitRef: process.env.GITHUB_REF ?? '',
+      image: inputs.image,
+      imageDigest: inputs.imageDigest,
+      url: '',
+      migrations: fromState.migrations,
+      backup: fromState.backup,
+      actor,
+      createdAt: new Date().toISOString(),
+      outcome: 'in_progress',
+      rollbackOf: null,
+    };
+    await phases.phase(`Recording release ${releaseId} (${store.kind})`, () => store.begin(record));
+    let result: DeployResult | undefined;
+    let failure: unknown;
+    try {
+      if (inputs.migrate) record.migrations = await phases.phase('Migrating the database', () => migrateOnce(inputs.image, inputs.env));
+      result = await phases.phase(`Deploying to ${inputs.provider}`, () =>
+        provider.deploy({
+          releaseId,
+          environment: inputs.environment,
+          appName: inputs.appName,
+          image: inputs.image,
+          imageDigest: inputs.imageDigest,
+          env: inputs.env,
+          health: inputs.health,
+          keepReleases: inputs.keepReleases,
+          rollbackOnFailure: inputs.rollbackOnFailure,
+          previous,
+          log: core.info,
+        }),
+      );
+      record.providerReleaseId = result.providerReleaseId;
+      record.url = result.url;
+      record.details = result.details;
+      record.outcome = 'success';
+    } catch (error) {
+      failure = error;
+      record.outcome = (error as { rolledBack?: boolean }).rolledBack ? 'rolled-back' : 'failure';
+    }
+    await phases.phase('Recording the outcome', () => store.finish(record));
+    if (result) core.setOutput('url', result.url);
+    await writeSummary(`deploy: ${record.outcome === 'success' ? 'released' : record.outcome} ${inputs.environment}`, [
+      {
+        heading: '',
+        rows: [
+          ['Target', `${inputs.provider} · ${inputs.appName}`],
+          ['Release', releaseId],
+          ['Previous release', previous?.id ?? '(none)'],
+          ['Image', inputs.image],
+          ['URL', record.url || '(not serving)'],
+          [
+            'Health',
+            result?.health
+              ? `${inputs.health.path} → ${inputs.health.expectedStatus} after ${result.health.attempts} attempt(s), ${formatMs(result.health.elapsedMs)}`
+              : record.outcome,
+          ],
+          ['Migrations', record.migrations ? `${record.migrations.applied.length} applied` : 'not run'],
+          ['Record', store.kind === 'github' ? 'GitHub Deployments' : 'directory'],
+        ],
+      },
+      { heading: 'Timings', rows: phases.rows() },
+    ]);
+    if (failure) throw failure instanceof Error ? failure : new Error(String(failure));
+  } finally {
+    await provider.close();
+  }
+}

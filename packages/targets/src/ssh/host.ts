@@ -1,0 +1,260 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { UserError } from '@slipway/toolkit/errors';
+import { execTool } from '@slipway/toolkit/exec';
+import { formatTarget, type SshClient, type SshTarget } from '@slipway/toolkit/ssh';
+import { haproxyConfig, maintCommand, parseShowStat, type ProxyLayout, type ServerStat, type Slot } from './haproxy';
+
+/** What the host says serves now (`<dir>/current`). */
+export interface HostCurrent {
+  releaseId: string;
+  container: string;
+  slot: Slot;
+  image: string;
+}
+
+export interface HostContainer {
+  name: string;
+  releaseId: string;
+  state: string;
+  image: string;
+}
+
+/**
+ * One host's side of a deploy, every step a remote argv over the shared SSH master. Paths live
+ * under <remote-dir>/<app>; see docs/deploy.md for the layout.
+ */
+export class RemoteHost {
+  readonly name: string;
+  readonly dir: string;
+
+  constructor(
+    private readonly ssh: SshClient,
+    readonly target: SshTarget,
+    readonly app: string,
+    readonly layout: ProxyLayout,
+  ) {
+    this.name = formatTarget(target);
+    this.dir = layout.dir;
+  }
+
+  run(argv: string[], opts: { input?: string | Buffer; allowFailure?: boolean; label?: string; timeoutMs?: number } = {}) {
+    return this.ssh.run(this.target, argv, { ...opts, label: opts.label ? `${opts.label} on ${this.name}` : undefined });
+  }
+
+  async connect(): Promise<void> {
+    await this.ssh.connect(this.target);
+  }
+
+  containerName(releaseId: string): string {
+    return `${this.app}-${releaseId}`;
+  }
+
+  envFile(releaseId: string): string {
+    return `${this.dir}/env/${releaseId}.env`;
+  }
+
+  /** Takes the host's deploy lock (mkdir is atomic) or says who holds it. */
+  async lock(owner: string): Promise<void> {
+    await this.run(['install', '-d', '-m', '700', this.dir, `${this.dir}/env`], { label: 'Creating the app directory' });
+    const taken = await this.run(['mkdir', `${this.dir}/lock`], { allowFailure: true });
+    if (taken.exitCode !== 0) {
+      const holder = await this.run(['cat', `${this.dir}/lock/owner`], { allowFailure: true });
+      throw new UserError(
+        `Another deploy holds the lock on ${this.name} (${holder.stdout.trim() || 'owner unknown'}); nothing was changed. ` +
+          `If no deploy is running, remove ${this.dir}/lock on the host.`,
+      );
+    }
+    await this.run(['dd', `of=${this.dir}/lock/owner`, 'status=none'], { input: `${owner}\n` });
+  }
+
+  async unlock(): Promise<void> {
+    await this.run(['rm', '-rf', `${this.dir}/lock`], { allowFailure: true });
+  }
+
+  /** Runtime API commands through the admin socket; the answer text. */
+  async proxy(commands: string[]): Promise<string> {
+    const result = await this.run(['socat', 'stdio', `UNIX-CONNECT:${this.dir}/haproxy.sock`], {
+      input: `${commands.join('; ')}\n`,
+      label: 'HAProxy runtime API',
+    });
+    const answer = result.stdout.trim();
+    if (/^(Unknown command|No such|Require|Invalid|Permission denied)/im.test(answer)) {
+      throw new UserError(`HAProxy on ${this.name} refused \`${commands.join('; ')}\`: ${answer.split('\n')[0]}`);
+    }
+    return answer;
+  }
+
+  async proxyRunning(): Promise<boolean> {
+    const r = await this.run(['socat', '-T', '2', 'stdio', `UNIX-CONNECT:${this.dir}/haproxy.sock`], {
+      input: 'show info\n',
+      allowFailure: true,
+    });
+    return r.exitCode === 0 && /Pid:/.test(r.stdout);
+  }
+
+  async servers(): Promise<ServerStat[]> {
+    return parseShowStat(await this.proxy(['show stat']));
+  }
+
+  /** Writes the proxy config the action owns and starts HAProxy if it does not run. */
+  async setupProxy(log: (line: string) => void): Promise<void> {
+    const config = haproxyConfig(this.layout);
+    const cfg = `${this.dir}/haproxy.cfg`;
+    await this.run(['install', '-d', '-m', '700', this.dir, `${this.dir}/env`]);
+    if (await this.proxyRunning()) {
+      const existing = await this.run(['cat', cfg], { allowFailure: true });
+      if (existing.stdout === config) {
+        log(`${this.name}: HAProxy already set up`);
+        return;
+      }
+      throw new UserError(
+        `HAProxy on ${this.name} runs with another configuration than this deploy's (\`proxy-port\`, \`proxy-address\` or \`app-port\` changed): ` +
+          `stop it (kill $(cat ${this.dir}/haproxy.pid)) during a maintenance window and deploy again with \`setup-host: true\`.`,
+      );
+    }
+    await this.run(['dd', `of=${cfg}.new`, 'status=none'], { input: config });
+    await this.run(['haproxy', '-c', '-q', '-f', `${cfg}.new`], { label: 'Checking the HAProxy configuration' });
+    await this.run(['mv', `${cfg}.new`, cfg]);
+    await this.run(['haproxy', '-f', cfg], { label: 'Starting HAProxy', timeoutMs: 30_000 });
+    if (!(await this.proxyRunning())) throw new UserError(`HAProxy did not start on ${this.name}.`);
+    log(`${this.name}: HAProxy started on ${this.layout.bindAddress}:${this.layout.proxyPort}`);
+  }
+
+  async readCurrent(): Promise<HostCurrent | undefined> {
+    const r = await this.run(['cat', `${this.dir}/current`], { allowFailure: true });
+    if (r.exitCode !== 0 || !r.stdout.trim()) return undefined;
+    try {
+      return JSON.parse(r.stdout) as HostCurrent;
+    } catch {
+      throw new UserError(`${this.dir}/current on ${this.name} is not valid JSON: remove it and deploy again.`);
+    }
+  }
+
+  async writeCurrent(current: HostCurrent): Promise<void> {
+    await this.run(['dd', `of=${this.dir}/current.new`, 'status=none'], { input: `${JSON.stringify(current)}\n` });
+    await this.run(['mv', `${this.dir}/current.new`, `${this.dir}/current`]);
+  }
+
+  async hasImage(ref: string): Promise<boolean> {
+    const r = await this.run(['docker', 'image', 'inspect', '--format', '{{.Id}}', ref], { allowFailure: true });
+    return r.exitCode === 0;
+  }
+
+  async pull(ref: string): Promise<{ ok: boolean; why: string }> {
+    const r = await this.run(['docker', 'pull', '--quiet', ref], { allowFailure: true, timeoutMs: 900_000 });
+    return { ok: r.exitCode === 0, why: r.stderr.trim().split('\n').pop() ?? '' };
+  }
+
+  /**
+   * Streams an image the host cannot pull: `docker save` here, `docker load` there; the host
+   * then runs it by image id (a loaded image carries no registry digest).
+   */
+  async stream(ref: string): Promise<string> {
+    const { stdout } = await execTool('docker', ['image', 'inspect', '--format', '{{.Id}}', ref], { silent: true, quiet: true });
+    const id = stdout.trim();
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-save-'));
+    try {
+      const file = path.join(tmp, 'image.tar');
+      await execTool('docker', ['save', '--output', file, id], { label: 'Saving the image locally', silent: true });
+      await this.run(['docker', 'load', '--quiet'], { input: fs.readFileSync(file), label: 'Loading the image', timeoutMs: 900_000 });
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+    if (!(await this.hasImage(id))) throw new UserError(`The image streamed to ${this.name} is not there after docker load.`);
+    return id;
+  }
+
+  /** The env file, mode 0600, from stdin: values never touch a command line. */
+  async writeEnv(releaseId: string, content: string): Promise<void> {
+    await this.run(['install', '-m', '600', '/dev/stdin', this.envFile(releaseId)], { input: content, label: 'Writing the env file' });
+  }
+
+  async envExists(releaseId: string): Promise<boolean> {
+    return (await this.run(['test', '-f', this.envFile(releaseId)], { allowFailure: true })).exitCode === 0;
+  }
+
+  async startContainer(opts: { releaseId: string; image: string; environment: string; slot: Slot; port: number }): Promise<string> {
+    const name = this.containerName(opts.releaseId);
+    await this.run(['docker', 'rm', '-f', name], { allowFailure: true });
+    await this.run(
+      [
+        'docker',
+        'run',
+        '--detach',
+        '--name',
+        name,
+        '--network',
+        'host',
+        '--restart',
+        'unless-stopped',
+        '--env-file',
+        this.envFile(opts.releaseId),
+        '--env',
+        `PORT=${opts.port}`,
+        '--label',
+        `slipway.app=${this.app}`,
+        '--label',
+        `slipway.release=${opts.releaseId}`,
+        '--label',
+        `slipway.environment=${opts.environment}`,
+        '--label',
+        `slipway.slot=${opts.slot}`,
+        opts.image,
+      ],
+      { label: 'Starting the new container' },
+    );
+    return name;
+  }
+
+  /** Fails when the container exited (the app crashed at start). */
+  async containerRunning(name: string): Promise<boolean> {
+    const r = await this.run(['docker', 'inspect', '--format', '{{.State.Running}}', name], { allowFailure: true });
+    return r.stdout.trim() === 'true';
+  }
+
+  async containerLogs(name: string): Promise<string> {
+    const r = await this.run(['docker', 'logs', '--tail', '20', name], { allowFailure: true });
+    return `${r.stdout}${r.stderr}`.trim();
+  }
+
+  async removeContainer(name: string): Promise<void> {
+    await this.run(['docker', 'rm', '-f', name], { allowFailure: true });
+  }
+
+  async stopContainer(name: string): Promise<void> {
+    await this.run(['docker', 'stop', '--time', '30', name], { allowFailure: true, timeoutMs: 60_000 });
+  }
+
+  async containers(): Promise<HostContainer[]> {
+    const r = await this.run([
+      'docker',
+      'ps',
+      '--all',
+      '--filter',
+      `label=slipway.app=${this.app}`,
+      '--format',
+      '{{.Names}}\t{{.Label "slipway.release"}}\t{{.State}}\t{{.Image}}',
+    ]);
+    return r.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => {
+        const [name = '', releaseId = '', state = '', image = ''] = line.split('\t');
+        return { name, releaseId, state, image };
+      })
+      .sort((a, b) => b.releaseId.localeCompare(a.releaseId));
+  }
+
+  /** Waits until `slot` has no sessions left (or the time is up), then puts it in maintenance. */
+  async drain(slot: Slot, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const stat = (await this.servers()).find((s) => s.slot === slot);
+      if (!stat || stat.sessions === 0) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    await this.proxy([maintCommand(slot)]);
+  }
+}

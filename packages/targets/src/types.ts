@@ -1,0 +1,85 @@
+import { UserError } from '@slipway/toolkit/errors';
+import type { HealthResult } from '@slipway/toolkit/health';
+import type { ReleaseRecord } from '@slipway/toolkit/releases';
+
+/**
+ * The contract every deploy target keeps (docs/deploy.md): deploy an image with its environment,
+ * health-gated, to a release id and a URL; make a recorded release serve again; say what serves
+ * now. The deploy and rollback actions only ever talk to targets through this interface.
+ */
+export const PROVIDERS = ['ssh', 'heroku', 'aws-eb', 'cloud-run'] as const;
+export type ProviderName = (typeof PROVIDERS)[number];
+
+export interface HealthCheck {
+  /** A path on the release (`/healthz`) or a full URL. */
+  path: string;
+  expectedStatus: number;
+  timeoutMs: number;
+  /** Sent as the Host header when set (name-based routing, ALLOWED_HOSTS). */
+  hostHeader?: string;
+}
+
+export interface DeployContext {
+  releaseId: string;
+  environment: string;
+  appName: string;
+  /** name@sha256:… when the digest is known, else the reference given. */
+  image: string;
+  imageDigest: string | null;
+  /** Application environment; every secret value is already masked. */
+  env: Map<string, string>;
+  health: HealthCheck;
+  keepReleases: number;
+  rollbackOnFailure: boolean;
+  /** The release serving before this deploy, from the release store. */
+  previous?: ReleaseRecord;
+  /** Progress lines for the log (providers never print secrets). */
+  log: (line: string) => void;
+}
+
+export interface ActivateContext {
+  environment: string;
+  appName: string;
+  health: HealthCheck;
+  log: (line: string) => void;
+}
+
+export interface DeployResult {
+  providerReleaseId: string;
+  url: string;
+  /** Set when the release went out but was rolled back (several hosts, rollback-on-failure). */
+  rolledBack?: boolean;
+  health?: HealthResult;
+  /** Provider specifics kept in the release record (hosts, slot, region…). Never secrets. */
+  details?: Record<string, unknown>;
+}
+
+export interface Provider {
+  readonly name: ProviderName;
+  /** Checks credentials and settings without side effects; throws UserError naming the input. */
+  validate(): Promise<void>;
+  /** The provider release id serving now, read from the target itself. */
+  currentRelease(): Promise<string | undefined>;
+  /** Health-gated deploy. On failure the previous release keeps serving, and it throws. */
+  deploy(ctx: DeployContext): Promise<DeployResult>;
+  /** Serves a recorded release again (rollback). */
+  activate(record: ReleaseRecord, ctx: ActivateContext): Promise<DeployResult>;
+  /** Frees connections and temporary files. Always called, also after a failure. */
+  close(): Promise<void>;
+}
+
+/** A health check that never passed: the new release got no traffic. */
+export class HealthCheckError extends UserError {
+  override name = 'HealthCheckError';
+
+  constructor(
+    readonly where: string,
+    readonly result: HealthResult,
+    expected: number,
+  ) {
+    super(
+      `Health check of ${where} failed after ${result.attempts} attempt(s) in ${(result.elapsedMs / 1000).toFixed(1)} s ` +
+        `(expected ${expected}; last: ${result.lastProblem ?? 'no answer'}). The previous release keeps serving.`,
+    );
+  }
+}

@@ -1,0 +1,165 @@
+import { getOctokit } from '@actions/github';
+import { UserError } from './errors';
+import { checkEnvironmentName, sortNewestFirst, type ReleaseOutcome, type ReleaseRecord, type ReleaseStore } from './releases';
+
+/**
+ * Release records in GitHub Deployments: one deployment per release (ref = git sha, the record
+ * in its payload under `slipway`), statuses for its progress (in_progress, then success with
+ * environment_url and auto_inactive so GitHub marks earlier deployments inactive, or failure).
+ * The Environments page of the repository shows them; rollback finds them with `list`.
+ */
+type Octokit = ReturnType<typeof getOctokit>;
+
+const STATE_FOR: Record<ReleaseOutcome, 'in_progress' | 'success' | 'failure' | 'error'> = {
+  in_progress: 'in_progress',
+  success: 'success',
+  failure: 'failure',
+  'rolled-back': 'failure',
+};
+
+const PAGE = 100;
+const MAX_LISTED = 300;
+
+export interface GitHubStoreOptions {
+  token: string;
+  repository: string;
+  /** The run's URL, shown as the statuses' log_url. */
+  logUrl?: string;
+}
+
+export class GitHubDeploymentsStore implements ReleaseStore {
+  readonly kind = 'github' as const;
+  private readonly octokit: Octokit;
+  private readonly owner: string;
+  private readonly repo: string;
+  /** Deployment ids of the records this process created, by record id. */
+  private readonly deploymentIds = new Map<string, number>();
+
+  constructor(private readonly options: GitHubStoreOptions) {
+    if (!options.token) {
+      throw new UserError(
+        'Input `github-token` is empty: GitHub Deployments need a token with `deployments: write`, or set `release-store` to a directory.',
+      );
+    }
+    const [owner, repo] = options.repository.split('/');
+    if (!owner || !repo) throw new UserError(`GITHUB_REPOSITORY must be owner/name; got ${JSON.stringify(options.repository)}.`);
+    this.owner = owner;
+    this.repo = repo;
+    this.octokit = getOctokit(options.token);
+  }
+
+  async begin(record: ReleaseRecord): Promise<void> {
+    const response = await this.call('create a deployment', () =>
+      this.octokit.rest.repos.createDeployment({
+        owner: this.owner,
+        repo: this.repo,
+        ref: record.gitSha,
+        task: 'deploy',
+        environment: checkEnvironmentName(record.environment),
+        description: `Slipway release ${record.id}`.slice(0, 140),
+        auto_merge: false,
+        required_contexts: [],
+        payload: { slipway: record } as unknown as Record<string, unknown>,
+        production_environment: /^prod/i.test(record.environment),
+        transient_environment: false,
+      }),
+    );
+    const data = response.data as { id?: number; message?: string };
+    if (response.status !== 201 || typeof data.id !== 'number') {
+      throw new UserError(`GitHub did not create the deployment: ${data.message ?? `status ${response.status}`}.`);
+    }
+    this.deploymentIds.set(record.id, data.id);
+    await this.status(data.id, record);
+  }
+
+  async finish(record: ReleaseRecord): Promise<void> {
+    const id = this.deploymentIds.get(record.id);
+    if (id === undefined) throw new Error(`finish() before begin() for release ${record.id}`);
+    await this.status(id, record);
+  }
+
+  async list(environment: string): Promise<ReleaseRecord[]> {
+    const records: ReleaseRecord[] = [];
+    for (let page = 1; records.length < MAX_LISTED; page++) {
+      const { data } = await this.call('list deployments', () =>
+        this.octokit.rest.repos.listDeployments({
+          owner: this.owner,
+          repo: this.repo,
+          environment: checkEnvironmentName(environment),
+          per_page: PAGE,
+          page,
+        }),
+      );
+      for (const deployment of data) {
+        const payload = (typeof deployment.payload === 'string' ? safeJson(deployment.payload) : deployment.payload) as
+          { slipway?: ReleaseRecord } | undefined;
+        const record = payload?.slipway;
+        if (!record || typeof record.id !== 'string') continue; // not a Slipway deployment
+        const { data: statuses } = await this.call('list deployment statuses', () =>
+          this.octokit.rest.repos.listDeploymentStatuses({ owner: this.owner, repo: this.repo, deployment_id: deployment.id, per_page: 1 }),
+        );
+        const latest = statuses[0];
+        this.deploymentIds.set(record.id, deployment.id);
+        records.push({ ...record, outcome: outcomeOf(latest?.state, record.outcome), url: latest?.environment_url || record.url });
+      }
+      if (data.length < PAGE) break;
+    }
+    return sortNewestFirst(records);
+  }
+
+  async current(environment: string): Promise<ReleaseRecord | undefined> {
+    return (await this.list(environment)).find((r) => r.outcome === 'success');
+  }
+
+  private async status(deploymentId: number, record: ReleaseRecord): Promise<void> {
+    const state = STATE_FOR[record.outcome];
+    await this.call('post a deployment status', () =>
+      this.octokit.rest.repos.createDeploymentStatus({
+        owner: this.owner,
+        repo: this.repo,
+        deployment_id: deploymentId,
+        state,
+        description: describe(record).slice(0, 140),
+        environment: record.environment,
+        ...(record.url ? { environment_url: record.url } : {}),
+        ...(this.options.logUrl ? { log_url: this.options.logUrl } : {}),
+        auto_inactive: state === 'success',
+      }),
+    );
+  }
+
+  private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (error) {
+      const status = (error as { status?: number }).status;
+      const message = error instanceof Error ? error.message : String(error);
+      if (status === 401 || status === 403 || status === 404) {
+        throw new UserError(
+          `GitHub refused to ${what} (${status}: ${message}): the token needs \`deployments: write\` on ${this.owner}/${this.repo}.`,
+        );
+      }
+      throw new UserError(`Could not ${what} on GitHub: ${message}`);
+    }
+  }
+}
+
+function outcomeOf(state: string | undefined, fallback: ReleaseOutcome): ReleaseOutcome {
+  if (state === 'success' || state === 'inactive') return 'success';
+  if (state === 'failure' || state === 'error') return fallback === 'rolled-back' ? 'rolled-back' : 'failure';
+  if (state === 'in_progress' || state === 'queued' || state === 'pending') return 'in_progress';
+  return fallback;
+}
+
+function describe(record: ReleaseRecord): string {
+  const what = record.outcome === 'in_progress' ? 'deploying' : record.outcome;
+  return `${what}: ${record.id}${record.imageDigest ? ` (${record.imageDigest.slice(0, 19)})` : ''}`;
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
