@@ -1,0 +1,44 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as core from '@actions/core';
+import { execTool } from '@slipway/toolkit/exec';
+import { DJANGO_RUNNER_MODULE, DJANGO_RUNNER_SOURCE } from './python/django-runner';
+import { PYTEST_PLUGIN_MODULE, PYTEST_PLUGIN_SOURCE } from './python/pytest-plugin';
+
+/** Writes Slipway's Django runner class and pytest plugin into `dir` (to go on PYTHONPATH). */
+export function writeSupportModules(dir: string): void {
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, `${DJANGO_RUNNER_MODULE}.py`), DJANGO_RUNNER_SOURCE);
+  fs.writeFileSync(path.join(dir, `${PYTEST_PLUGIN_MODULE}.py`), PYTEST_PLUGIN_SOURCE);
+}
+
+/** Which of these modules the venv's python can import. */
+export async function importable(python: string, modules: string[], env: Record<string, string>): Promise<Set<string>> {
+  const script = 'import importlib.util, sys\nfor m in sys.argv[1:]:\n    print(m if importlib.util.find_spec(m) else "")';
+  const { stdout } = await execTool(python, ['-c', script, ...modules], { env, silent: true, quiet: true });
+  return new Set(
+    stdout
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean),
+  );
+}
+
+/**
+ * Installs packages the requested features need (pytest-xdist, pytest-cov, coverage, tblib,
+ * ruff) into the project's venv, with pip when the venv has it, else uv (venvs uv made have no
+ * pip). Logged, so a user sees what was added and can pin it in their own requirements.
+ */
+export async function installIntoVenv(python: string, packages: string[], env: Record<string, string>): Promise<void> {
+  if (!packages.length) return;
+  core.info(`Installing into the project's environment: ${packages.join(' ')}`);
+  const hasPip = (await importable(python, ['pip'], env)).has('pip');
+  if (hasPip) {
+    await execTool(python, ['-m', 'pip', 'install', '--disable-pip-version-check', '-q', ...packages], {
+      env,
+      label: 'Installing test tools',
+    });
+  } else {
+    await execTool('uv', ['pip', 'install', '--python', python, ...packages], { env, label: 'Installing test tools' });
+  }
+}
