@@ -1,17 +1,17 @@
 import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { copyProject, Job, REPO_ROOT } from '../harness/job';
 import { preparedVenv, seedSetupDjango } from '../harness/python-env';
 
 const req = (p: string): string => path.join(REPO_ROOT, p);
-let djangoVenv: string;
-let pytestVenv = '';
+let venv = '';
 
 beforeAll(() => {
-  djangoVenv = preparedVenv([req('example/requirements.txt')]);
-  // Its own venv (own marker file): the parallel test removes pytest-xdist from it to see the action install it.
-  pytestVenv = preparedVenv([
+  // A venv of run-tests' own (its marker requirements file makes it so): the action installs
+  // pytest-xdist and tblib into it, and a test removes pytest-xdist to see it installed again.
+  venv = preparedVenv([
     req('example/requirements.txt'),
     req('test/fixtures/failing-pytest/requirements.txt'),
     req('test/fixtures/run-tests-tools/requirements.txt'),
@@ -27,7 +27,7 @@ function job(fixture: string, venv: string, settingsModule: string, env: Record<
 
 describe("run-tests with Django's runner (failing-tests fixture)", () => {
   it('reports each outcome, annotates the failing line, retries the flaky test and fails the step', async () => {
-    const j = job('test/fixtures/failing-tests', djangoVenv, 'mysite.settings');
+    const j = job('test/fixtures/failing-tests', venv, 'mysite.settings');
     const marker = path.join(j.runnerTemp, 'flaky-marker');
     const step = await j.run('run-tests', { retries: '1', parallel: '1' }, { env: { SLIPWAY_FLAKY_MARKER: marker } });
     console.log(step.log);
@@ -43,8 +43,8 @@ describe("run-tests with Django's runner (failing-tests fixture)", () => {
 
 describe('run-tests with pytest (failing-pytest fixture)', () => {
   it('detects pytest-django, installs pytest-xdist for parallel, annotates the assert line and reports the flaky test', async () => {
-    execFileSync(path.join(pytestVenv, 'bin', 'python'), ['-m', 'pip', 'uninstall', '-y', '-q', 'pytest-xdist'], { stdio: 'ignore' });
-    const j = job('test/fixtures/failing-pytest', pytestVenv, 'mysite.settings');
+    execFileSync(path.join(venv, 'bin', 'python'), ['-m', 'pip', 'uninstall', '-y', '-q', 'pytest-xdist'], { stdio: 'ignore' });
+    const j = job('test/fixtures/failing-pytest', venv, 'mysite.settings');
     const marker = path.join(j.runnerTemp, 'flaky-marker');
     const step = await j.run('run-tests', { retries: '2', parallel: '2' }, { env: { SLIPWAY_FLAKY_MARKER: marker } });
     expect(step.log).toContain('pytest-django is configured in pytest.ini');
@@ -56,5 +56,53 @@ describe('run-tests with pytest (failing-pytest fixture)', () => {
     expect(step.annotations.find((a) => a.title?.includes('::test_fails'))).toMatchObject({ file: 'tests/test_outcomes.py', line: 27 });
     expect(step.annotations.find((a) => a.title?.includes('::test_errors'))).toMatchObject({ file: 'tests/test_outcomes.py', line: 32 });
     expect(step.summary).toContain('Flaky tests');
+  });
+});
+
+const EXAMPLE_ENV = { DJANGO_SECRET_KEY: 'run-tests-itg-not-secret' };
+
+function ids(step: { log: string }, shard: string): string[] {
+  const m = new RegExp(`::group::Shard ${shard}: (\\d+) of (\\d+) tests\\n(?:.*\\n)((?:[\\w.]+\\n)*)`).exec(step.log);
+  if (!m) throw new Error(`no shard listing for ${shard}`);
+  return m[3]!.split('\n').filter(Boolean);
+}
+
+describe('run-tests on the example shop (Django runner)', () => {
+  let fullCount = 0;
+  let junit = '';
+
+  it('runs the checks, collectstatic for the manifest storage, and the suite in parallel on SQLite', async () => {
+    const j = job('example', venv, 'shop.settings', EXAMPLE_ENV);
+    const step = await j.run('run-tests', { parallel: 'auto' });
+    expect(step.failure).toBeUndefined();
+    expect(step.exitCode).toBe(0);
+    expect(step.log).toContain('needs a manifest: running collectstatic');
+    expect(step.log).toMatch(/manage\.py makemigrations --check --dry-run/);
+    expect(step.log).toMatch(/manage\.py check\b/);
+    expect(step.log).toMatch(/--parallel 2/);
+    fullCount = Number(step.outputs.passed);
+    expect(fullCount).toBeGreaterThan(25);
+    expect(step.outputs).toMatchObject({ failed: '0', errors: '0', flaky: '[]' });
+    junit = step.outputs['junit-path']!;
+    expect(fs.existsSync(junit)).toBe(true);
+    expect(step.summary).toContain('Slowest tests');
+  });
+
+  it('splits into shards that together run every test exactly once, by hash and then by recorded timings', async () => {
+    const inputs = { parallel: '1', 'check-migrations': 'false', 'system-check': 'false', collectstatic: 'false' };
+    for (const timingsPath of ['', junit]) {
+      const seen: string[] = [];
+      for (const k of [1, 2, 3]) {
+        const j = job('example', venv, 'shop.settings', EXAMPLE_ENV);
+        const step = await j.run('run-tests', { ...inputs, shard: `${k}/3`, 'timings-path': timingsPath });
+        expect(step.exitCode).toBe(0);
+        expect(step.log).toContain(timingsPath ? 'Split by recorded durations' : 'split by a stable hash');
+        const mine = ids(step, `${k}/3`);
+        expect(Number(step.outputs.total)).toBe(mine.length);
+        seen.push(...mine);
+      }
+      expect(seen).toHaveLength(fullCount);
+      expect(new Set(seen).size).toBe(fullCount);
+    }
   });
 });
