@@ -1,0 +1,264 @@
+/**
+ * migrate against real databases: the example app on SQLite, PostgreSQL and MariaDB, the
+ * dangerous-migrations fixture through the linter, two concurrent runs for the lock, and a
+ * migration that fails half-way restored from its backup.
+ */
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { copyProject, Job, REPO_ROOT } from '../harness/job';
+import { preparedVenv, seedSetupDjango } from '../harness/python-env';
+
+const PG = 'postgres://postgres@127.0.0.1:5432';
+const MY = 'mysql://root@127.0.0.1:3306';
+let venv = '';
+const made: string[] = [];
+
+function psql(sql: string, db = 'postgres'): string {
+  return execFileSync('psql', ['-h', '127.0.0.1', '-U', 'postgres', '-d', db, '-AtqX', '-v', 'ON_ERROR_STOP=1', '-c', sql])
+    .toString()
+    .trim();
+}
+function advisoryLocks(db: string): string {
+  return psql(
+    `SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database WHERE l.locktype = 'advisory' AND d.datname = '${db}'`,
+  );
+}
+function mysql(sql: string, db?: string): string {
+  return execFileSync('mysql', ['-h', '127.0.0.1', '-uroot', '-N', '-B', ...(db ? [db] : []), '-e', sql])
+    .toString()
+    .trim();
+}
+function freshPg(name: string): string {
+  psql(`DROP DATABASE IF EXISTS ${name}`);
+  psql(`CREATE DATABASE ${name}`);
+  made.push(`pg:${name}`);
+  return `${PG}/${name}`;
+}
+function freshMy(name: string): string {
+  mysql(`DROP DATABASE IF EXISTS ${name}; CREATE DATABASE ${name} CHARACTER SET utf8mb4`);
+  made.push(`my:${name}`);
+  return `${MY}/${name}`;
+}
+
+const jobEnv = new Map<Job, Record<string, string>>();
+
+function job(project: string, settingsModule: string, env: Record<string, string> = {}): Job {
+  const ws = copyProject(project);
+  const j = new Job({ workspace: ws, env: { DJANGO_DEBUG: 'true', ...env } });
+  seedSetupDjango(j, { venv, projectDir: ws, settingsModule });
+  jobEnv.set(j, { DJANGO_DEBUG: 'true', ...env });
+  return j;
+}
+
+/** manage.py in the job's workspace, with the job's environment (test set-up, not the action). */
+function manage(j: Job, args: string[]): string {
+  return execFileSync(path.join(venv, 'bin', 'python'), ['manage.py', ...args], {
+    cwd: j.workspace,
+    env: { ...process.env, ...j.env, ...jobEnv.get(j) },
+  }).toString();
+}
+
+beforeAll(() => {
+  venv = preparedVenv([path.join(REPO_ROOT, 'example', 'requirements.txt')]);
+});
+
+afterAll(() => {
+  for (const m of made) {
+    const [kind, name] = m.split(':');
+    if (kind === 'pg') psql(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    else mysql(`DROP DATABASE IF EXISTS ${name}`);
+  }
+});
+
+describe('migrate on SQLite (example app)', () => {
+  it('plans, applies with a backup, records the states, and a second run has nothing to do', async () => {
+    const j = job('example', 'shop.settings');
+    manage(j, ['migrate', 'catalog', '0001', '-v0']);
+    execFileSync('sqlite3', [
+      path.join(j.workspace, 'db.sqlite3'),
+      "INSERT INTO catalog_category (name, slug) VALUES ('c', 'c'); INSERT INTO catalog_product (name, description, price, stock, created_at, category_id) VALUES ('a', '', 1, 1, '2026-01-01', 1), ('b', '', 1, 1, '2026-01-01', 1), ('b', '', 1, 1, '2026-01-01', 1)",
+    ]);
+
+    const check = await j.run('migrate', { mode: 'check' });
+    expect(check.exitCode).toBe(1);
+    expect(check.failure).toMatch(/^migrate failed: \d+ migration\(s\) pending: .*catalog\.0002_product_slug/);
+
+    // catalog.0002 adds a NOT NULL column without db_default to an existing table: an error.
+    const blocked = await j.run('migrate', {});
+    expect(blocked.exitCode).toBe(1);
+    expect(blocked.failure).toContain('not-null-without-db-default');
+    expect(blocked.failure).toContain('nothing was applied');
+    expect(JSON.parse(blocked.outputs.findings!)).toEqual([
+      expect.objectContaining({ migration: 'catalog.0002_product_slug', severity: 'error' }),
+    ]);
+    expect(manage(j, ['showmigrations', 'catalog'])).toContain('[ ] 0002_product_slug');
+
+    const step = await j.run('migrate', { 'fail-on': 'never', 'backup-dir': 'backups' });
+    expect(step.exitCode, step.log).toBe(0);
+    expect(JSON.parse(step.outputs['previous-state']!)).toMatchObject({ catalog: '0001_initial', orders: null });
+    expect(JSON.parse(step.outputs['current-state']!)).toMatchObject({
+      catalog: '0004_product_slug_unique',
+      orders: '0002_order_order_status_created_idx_and_more',
+    });
+    expect(JSON.parse(step.outputs.applied!)).toContain('catalog.0003_populate_product_slugs');
+    const backup = step.outputs.backup!;
+    expect(backup.startsWith(path.join(j.workspace, 'backups'))).toBe(true);
+    expect(fs.statSync(backup).mode & 0o777).toBe(0o600);
+    // The backup is the database before migrating: catalog at 0001, three products.
+    const rows = execFileSync('sqlite3', [
+      backup,
+      "SELECT count(*) FROM catalog_product; SELECT max(name) FROM django_migrations WHERE app='catalog'",
+    ]);
+    expect(rows.toString().trim().split('\n')).toEqual(['3', '0001_initial']);
+    expect(step.summary).toContain('not uploaded (no artifact service)');
+    const state = JSON.parse(fs.readFileSync(j.env.SLIPWAY_STATE_FILE!, 'utf8')) as { migrate: { backup: string; applied: string[] } };
+    expect(state.migrate.backup).toBe(backup);
+
+    const again = await j.run('migrate', {});
+    expect(again.exitCode).toBe(0);
+    expect(again.outputs.applied).toBe('[]');
+    expect(again.outputs.backup).toBe('');
+    expect(await j.run('migrate', { mode: 'check' }).then((s) => s.exitCode)).toBe(0);
+  });
+
+  it('rejects bad input in one line before touching anything', async () => {
+    const j = job('example', 'shop.settings');
+    const bad = await j.run('migrate', { mode: 'yolo' });
+    expect(bad.failure).toBe('migrate failed: Input `mode` must be one of apply, plan, check; got "yolo".');
+    const alias = await j.run('migrate', { database: 'reports' });
+    expect(alias.failure).toMatch(/^migrate failed: Input `database`: alias "reports" is not in settings.DATABASES \(have: default\)\.$/);
+    const ro = path.join(j.workspace, 'ro');
+    fs.writeFileSync(ro, 'a file, not a folder');
+    const dir = await j.run('migrate', { 'backup-dir': 'ro/backups', 'fail-on': 'never' });
+    expect(dir.failure).toMatch(/^migrate failed: Input `backup-dir` \(.*ro\/backups\) is not a writable folder/);
+    expect(manage(j, ['showmigrations', 'catalog'])).toContain('[ ] 0001_initial');
+    const nomanage = await j.run('migrate', { 'working-directory': 'catalog' });
+    expect(nomanage.failure).toMatch(/^migrate failed: No manage.py in `working-directory`/);
+  });
+});
+
+describe('migrate on PostgreSQL', () => {
+  it('lints the dangerous migrations with the SQL Django would run, honours slipway_allow', async () => {
+    const url = freshPg('slipway_migrate_lint');
+    const j = job('test/fixtures/dangerous-migrations', 'mysite.settings_db', { DATABASE_URL: url });
+    fs.writeFileSync(
+      path.join(j.workspace, 'mysite', 'settings_db.py'),
+      'import os\nimport dj_database_url\nfrom .settings import *  # noqa\nDATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"])}\n',
+    );
+    manage(j, ['migrate', '-v0', 'accounts', '0001']);
+    const mig = path.join(j.workspace, 'accounts', 'migrations', '0004_remove_customer_nickname.py');
+    fs.appendFileSync(mig, '    slipway_allow = ["drop-column"]\n');
+    const step = await j.run('migrate', { mode: 'plan' });
+    expect(step.exitCode, step.log).toBe(0);
+    const findings = JSON.parse(step.outputs.findings!) as { migration: string; rule: string; severity: string; allowed: boolean }[];
+    const got = findings.map(
+      (f) => `${f.migration.replace('accounts.', '').slice(0, 4)} ${f.rule} ${f.severity}${f.allowed ? ' allowed' : ''}`,
+    );
+    expect(got).toEqual([
+      '0002 not-null-without-db-default error',
+      '0003 index-not-concurrent warning',
+      '0003 foreign-key-validates warning',
+      '0004 drop-column error allowed',
+      '0005 rename-column error',
+      '0006 column-type-change warning',
+      '0007 index-not-concurrent warning',
+      '0007 unique-not-concurrent warning',
+      '0008 irreversible-python error',
+      '0009 irreversible-sql error',
+    ]);
+    const ann = step.annotations.find((a) => a.message.includes('rename-column'));
+    expect(ann).toMatchObject({ level: 'error', file: 'accounts/migrations/0005_rename_customer_name_full_name.py', line: 13 });
+    expect(step.summary).toContain('Lint findings');
+    expect(psql("SELECT count(*) FROM django_migrations WHERE app='accounts'", 'slipway_migrate_lint')).toBe('1');
+  });
+
+  it('backs up, takes the lock, applies; a second run waits for the lock and times out clearly', async () => {
+    const url = freshPg('slipway_migrate_pg');
+    const j = job('example', 'shop.settings', { DATABASE_URL: url, DJANGO_CONN_MAX_AGE: '0' });
+    // Hold the same advisory lock from another job's migrate run: start one on a slow apply.
+    const holder = job('example', 'shop.settings', { DATABASE_URL: url });
+    const slow = path.join(holder.workspace, 'catalog', 'migrations', '0005_slow.py');
+    fs.writeFileSync(
+      slow,
+      'import time\nfrom django.db import migrations\n\nclass Migration(migrations.Migration):\n    dependencies = [("catalog", "0004_product_slug_unique")]\n    operations = [migrations.RunPython(lambda a, s: time.sleep(6), migrations.RunPython.noop)]\n',
+    );
+    const first = holder.run('migrate', { 'fail-on': 'never', backup: 'false' });
+    for (let i = 0; i < 100 && advisoryLocks('slipway_migrate_pg') === '0'; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const second = await j.run('migrate', { 'fail-on': 'never', 'lock-timeout': '1s' });
+    expect(second.exitCode).toBe(1);
+    expect(second.failure).toMatch(
+      /^migrate failed: Another migration holds the migration lock on the database at 127\.0\.0\.1:5432 \(held by backend pid \d+.*\).*Nothing was applied\.$/,
+    );
+    expect((await first).exitCode).toBe(0);
+    // The lock was released: the next run takes it, finds nothing pending for its own graph, backs up on request.
+    const third = await j.run('migrate', { 'fail-on': 'never', backup: 'true', 'backup-dir': 'b' });
+    expect(third.exitCode, third.log).toBe(0);
+    expect(third.outputs.backup).toMatch(/slipway_migrate_pg-.*\.dump$/);
+    expect(execFileSync('pg_restore', ['-l', third.outputs.backup!]).toString()).toContain('TABLE public catalog_product');
+    expect(advisoryLocks('slipway_migrate_pg')).toBe('0');
+  });
+
+  it('says which host:port is unreachable within timeout, never the password', async () => {
+    const j = job('example', 'shop.settings', { DATABASE_URL: 'postgres://app:s3cret-pw@127.0.0.1:5999/x' });
+    const step = await j.run('migrate', { timeout: '2s' });
+    expect(step.failure).toBe('migrate failed: The database at 127.0.0.1:5999 did not accept connections within 2s (ECONNREFUSED).');
+    expect(step.shownLog).not.toContain('s3cret-pw');
+    expect(step.masks).toContain('s3cret-pw');
+    expect(step.durationMs).toBeLessThan(15_000);
+  });
+});
+
+describe('migrate on MariaDB', () => {
+  it('a migration failing half-way: reported state, clear failure, backup restores the exact prior content', async () => {
+    const url = freshMy('slipway_migrate_half');
+    const j = job('test/fixtures/migrate-halfway', 'site_cfg.settings', { DATABASE_URL: url });
+    manage(j, ['migrate', '-v0', 'inventory', '0001']);
+    mysql(
+      'INSERT INTO inventory_item (name, quantity) VALUES ' + Array.from({ length: 50 }, (_, i) => `('item ${i}', ${i})`).join(','),
+      'slipway_migrate_half',
+    );
+    const fingerprint = (): string =>
+      mysql(
+        "CHECKSUM TABLE inventory_item, django_migrations; SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA='slipway_migrate_half' ORDER BY TABLE_NAME, ORDINAL_POSITION",
+        'slipway_migrate_half',
+      );
+    const before = fingerprint();
+
+    const step = await j.run('migrate', {});
+    expect(step.exitCode).toBe(1);
+    expect(step.failure).toMatch(
+      /^migrate failed: Migration inventory\.0002_fails_halfway failed \(RuntimeError: slipway fixture: this data migration always fails\)\. The database is at inventory: 0001_initial; MySQL\/MariaDB cannot roll back schema changes.* Backup from just before: .*\.sql\.$/,
+    );
+    expect(JSON.parse(step.outputs['current-state']!)).toEqual({ inventory: '0001_initial' });
+    expect(step.outputs.applied).toBe('[]');
+    expect(fingerprint()).not.toBe(before); // the sku column stayed: MariaDB DDL is not transactional
+
+    const { restoreBackup, databaseSettings, runnerHost } = await import('../../packages/migrate/src/lib');
+    const p = {
+      host: runnerHost({
+        python: path.join(venv, 'bin', 'python'),
+        managePy: path.join(j.workspace, 'manage.py'),
+        settingsModule: 'site_cfg.settings',
+        env: { DATABASE_URL: url },
+      }),
+      database: 'default',
+    };
+    const db = await databaseSettings(p);
+    await restoreBackup(p, db, { file: step.outputs.backup!, tool: 'mysqldump' });
+    expect(fingerprint()).toBe(before);
+  });
+
+  it('applies the example app on MariaDB with a mysqldump backup', async () => {
+    const url = freshMy('slipway_migrate_ex');
+    const j = job('example', 'shop.settings', { DATABASE_URL: url });
+    const step = await j.run('migrate', {});
+    expect(step.exitCode, step.log).toBe(0);
+    expect(JSON.parse(step.outputs['current-state']!)).toMatchObject({ catalog: '0004_product_slug_unique' });
+    expect(fs.readFileSync(step.outputs.backup!, 'utf8')).toContain('-- MariaDB dump');
+    expect(step.log).not.toMatch(/--password|-p\S/);
+  });
+});
