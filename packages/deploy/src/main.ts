@@ -55,7 +55,7 @@ export async function main(): Promise<void> {
     };
     await phases.phase(`Recording release ${releaseId} (${store.kind})`, () => store.begin(record));
     let result: DeployResult | undefined;
-    let failure: unknown;
+    let failure: Error | undefined;
     try {
       if (inputs.migrate) record.migrations = await phases.phase('Migrating the database', () => migrateOnce(inputs.image, inputs.env));
       result = await phases.phase(`Deploying to ${inputs.provider}`, () =>
@@ -78,7 +78,7 @@ export async function main(): Promise<void> {
       record.details = result.details;
       record.outcome = 'success';
     } catch (error) {
-      failure = error;
+      failure = error instanceof Error ? error : new Error(String(error));
       record.outcome = (error as { rolledBack?: boolean }).rolledBack ? 'rolled-back' : 'failure';
     }
     await phases.phase('Recording the outcome', () => store.finish(record));
@@ -104,7 +104,7 @@ export async function main(): Promise<void> {
       },
       { heading: 'Timings', rows: phases.rows() },
     ]);
-    if (failure) throw failure instanceof Error ? failure : new Error(String(failure));
+    if (failure) throw failure;
   } finally {
     await provider.close();
   }

@@ -102,14 +102,13 @@ export class ElasticBeanstalkProvider implements Provider {
       healthy = await this.waitGreen(label, started, ctx.log);
     } catch (error) {
       await this.printEvents(started, ctx.log);
-      await this.restore(before, ctx);
-      throw error;
+      throw Object.assign(error as Error, { rolledBack: await this.restore(before, ctx) });
     }
     const url = this.urlOf(healthy);
     const health = await this.check(url, ctx.health, ctx.log);
     if (!health.ok) {
-      await this.restore(before, ctx);
-      throw new HealthCheckError(`Elastic Beanstalk version ${label}`, health, ctx.health.expectedStatus);
+      const error = new HealthCheckError(`Elastic Beanstalk version ${label}`, health, ctx.health.expectedStatus);
+      throw Object.assign(error, { rolledBack: await this.restore(before, ctx) });
     }
     return {
       providerReleaseId: label,
@@ -229,14 +228,15 @@ export class ElasticBeanstalkProvider implements Provider {
   }
 
   /** Deploys the version that served before, so a failed deploy leaves it serving. */
-  private async restore(before: EbEnvironment, ctx: DeployContext): Promise<void> {
-    if (!ctx.rollbackOnFailure || !before.VersionLabel) return;
+  private async restore(before: EbEnvironment, ctx: DeployContext): Promise<boolean> {
+    if (!ctx.rollbackOnFailure || !before.VersionLabel) return false;
     ctx.log(`Rolling back to version ${before.VersionLabel}.`);
     const started = new Date();
     await this.waitReady(ctx.log, 'before rolling back');
     await this.eb.updateEnvironment(before.VersionLabel);
     await this.waitGreen(before.VersionLabel, started, ctx.log);
     ctx.log(`Version ${before.VersionLabel} serves again.`);
+    return true;
   }
 
   private check(url: string, health: HealthCheck, log: (line: string) => void): Promise<HealthResult> {

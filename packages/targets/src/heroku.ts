@@ -90,12 +90,14 @@ export class HerokuProvider implements Provider {
     }
     const health = await this.check(url, ctx.health, ctx.log);
     if (!health.ok) {
+      const error = new HealthCheckError(`Heroku release v${release.version}`, health, ctx.health.expectedStatus);
       if (ctx.rollbackOnFailure && before) {
         ctx.log(`Health check failed; rolling back to v${before.version}.`);
         const back = await this.waitForRelease(await this.api.rollback(before.id), ctx.log);
         ctx.log(`Rolled back: v${back.version} (${back.status}) serves v${before.version}'s image and config.`);
+        throw Object.assign(error, { rolledBack: true });
       }
-      throw new HealthCheckError(`Heroku release v${release.version}`, health, ctx.health.expectedStatus);
+      throw error;
     }
     return { providerReleaseId: release.id, url, health, details: { app: this.s.app, version: release.version, imageId } };
   }
@@ -122,7 +124,7 @@ export class HerokuProvider implements Provider {
   }
 
   /** Pushes the image to registry.heroku.com/<app>/<process>; returns its image id (sha256:…). */
-  private async pushImage(ctx: DeployContext): Promise<string> {
+  protected async pushImage(ctx: DeployContext): Promise<string> {
     if (!(await imageExists(ctx.image))) await docker(['pull', ctx.image], { label: `Pulling ${ctx.image}` });
     const target = `${this.s.registry}/${this.s.app}/${this.s.processType}`;
     await login(this.s.registry, '_', this.s.apiKey);

@@ -45,7 +45,8 @@ export class GitHubDeploymentsStore implements ReleaseStore {
     if (!owner || !repo) throw new UserError(`GITHUB_REPOSITORY must be owner/name; got ${JSON.stringify(options.repository)}.`);
     this.owner = owner;
     this.repo = repo;
-    this.octokit = getOctokit(options.token);
+    // Read at call time (not module load) so GHES and local stand-ins are honoured.
+    this.octokit = getOctokit(options.token, { baseUrl: process.env.GITHUB_API_URL || 'https://api.github.com' });
   }
 
   async begin(record: ReleaseRecord): Promise<void> {
@@ -60,7 +61,7 @@ export class GitHubDeploymentsStore implements ReleaseStore {
         auto_merge: false,
         required_contexts: [],
         payload: { slipway: record } as unknown as Record<string, unknown>,
-        production_environment: /^prod/i.test(record.environment),
+        production_environment: isProduction(record.environment),
         transient_environment: false,
       }),
     );
@@ -76,6 +77,30 @@ export class GitHubDeploymentsStore implements ReleaseStore {
     const id = this.deploymentIds.get(record.id);
     if (id === undefined) throw new Error(`finish() before begin() for release ${record.id}`);
     await this.status(id, record);
+    // GitHub's auto_inactive skips production environments: mark earlier ones there ourselves.
+    if (record.outcome === 'success' && isProduction(record.environment)) await this.markEarlierInactive(record.environment, id);
+  }
+
+  private async markEarlierInactive(environment: string, keep: number): Promise<void> {
+    const { data } = await this.call('list deployments', () =>
+      this.octokit.rest.repos.listDeployments({ owner: this.owner, repo: this.repo, environment, per_page: PAGE }),
+    );
+    for (const deployment of data) {
+      if (deployment.id === keep) continue;
+      const { data: statuses } = await this.call('list deployment statuses', () =>
+        this.octokit.rest.repos.listDeploymentStatuses({ owner: this.owner, repo: this.repo, deployment_id: deployment.id, per_page: 1 }),
+      );
+      if (statuses[0]?.state !== 'success') continue;
+      await this.call('mark a deployment inactive', () =>
+        this.octokit.rest.repos.createDeploymentStatus({
+          owner: this.owner,
+          repo: this.repo,
+          deployment_id: deployment.id,
+          state: 'inactive',
+          description: 'superseded by a newer release',
+        }),
+      );
+    }
   }
 
   async list(environment: string): Promise<ReleaseRecord[]> {
@@ -142,6 +167,11 @@ export class GitHubDeploymentsStore implements ReleaseStore {
       throw new UserError(`Could not ${what} on GitHub: ${message}`);
     }
   }
+}
+
+/** GitHub's own rule for the default: production environments are named so. */
+function isProduction(environment: string): boolean {
+  return /^prod(uction)?$/i.test(environment);
 }
 
 function outcomeOf(state: string | undefined, fallback: ReleaseOutcome): ReleaseOutcome {

@@ -1,3 +1,5 @@
+import * as http from 'node:http';
+import * as https from 'node:https';
 /**
  * Health checks: GET a URL until it answers the expected status, with retries, exponential
  * backoff (capped) and an overall timeout. Each attempt has its own timeout so a hung server
@@ -47,19 +49,13 @@ export async function waitForHealthy(spec: HealthSpec, onAttempt?: (n: number, p
     const left = deadline - Date.now();
     const perRequest = Math.max(100, Math.min(spec.requestTimeoutMs ?? 5000, left));
     try {
-      const response = await fetch(spec.url, {
-        headers: spec.headers,
-        redirect: 'manual',
-        signal: AbortSignal.timeout(perRequest),
-      });
-      await response.arrayBuffer().catch(() => undefined);
-      lastStatus = response.status;
-      if (response.status === spec.expectedStatus) {
+      lastStatus = await get(spec.url, perRequest, spec.headers);
+      if (lastStatus === spec.expectedStatus) {
         return { ok: true, attempts, elapsedMs: Date.now() - started, lastStatus };
       }
-      lastProblem = `status ${response.status}, expected ${spec.expectedStatus}`;
+      lastProblem = `status ${lastStatus}, expected ${spec.expectedStatus}`;
     } catch (error) {
-      lastProblem = describeFetchError(error);
+      lastProblem = describeError(error);
     }
     onAttempt?.(attempts, lastProblem);
     if (attempts >= maxAttempts || Date.now() + interval >= deadline) {
@@ -70,14 +66,30 @@ export async function waitForHealthy(spec: HealthSpec, onAttempt?: (n: number, p
   }
 }
 
-function describeFetchError(error: unknown): string {
-  if (error instanceof Error) {
-    if (error.name === 'TimeoutError' || error.name === 'AbortError') return 'no answer in time';
-    const cause = (error as Error & { cause?: { code?: string; message?: string } }).cause;
-    if (cause?.code) return cause.code === 'ECONNREFUSED' ? 'connection refused' : cause.code;
-    return cause?.message ?? error.message;
-  }
-  return String(error);
+/**
+ * One GET with node's http client (fetch may not set Host), body drained, redirects not
+ * followed: a 301 to a login page is not healthy.
+ */
+function get(url: string, timeoutMs: number, headers?: Record<string, string>): Promise<number> {
+  const client = url.startsWith('https:') ? https : http;
+  return new Promise((resolve, reject) => {
+    const req = client.get(url, { headers, timeout: timeoutMs, agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));
+    req.on('error', reject);
+  });
+}
+
+function describeError(error: unknown): string {
+  const code = (error as { code?: string }).code;
+  if (code === 'ETIMEDOUT') return 'no answer in time';
+  if (code === 'ECONNREFUSED') return 'connection refused';
+  if (code === 'ECONNRESET') return 'connection reset';
+  if (code) return code;
+  return error instanceof Error ? error.message : String(error);
 }
 
 /** `/healthz` or a full URL, against a base URL. */
