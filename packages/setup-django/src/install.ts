@@ -82,6 +82,7 @@ export async function installDependencies(plan: InstallPlan): Promise<void> {
       await execTool(poetry, poetryInstallArgv(plan.extras, plan.groups), {
         cwd: project.dir,
         env: {
+          ...uvEnv,
           VIRTUAL_ENV: venv,
           PATH: [venvBin(venv), process.env.PATH].join(path.delimiter),
           POETRY_VIRTUALENVS_CREATE: 'false',
@@ -95,7 +96,7 @@ export async function installDependencies(plan: InstallPlan): Promise<void> {
       const pipenv = await ensurePythonTool('pipenv', interpreter, uv ?? (await ensureUv(interpreter).catch(() => undefined)), uvEnv);
       const { stdout } = await execTool(pipenv, pipenvRequirementsArgv(plan.groups), {
         cwd: project.dir,
-        env: { PIPENV_VERBOSITY: '-1', PIPENV_PIPFILE: path.join(project.dir, 'Pipfile'), PIPENV_IGNORE_VIRTUALENVS: '1' },
+        env: { ...uvEnv, PIPENV_VERBOSITY: '-1', PIPENV_PIPFILE: path.join(project.dir, 'Pipfile'), PIPENV_IGNORE_VIRTUALENVS: '1' },
         silent: true,
         label: 'pipenv requirements',
       });

@@ -208,7 +208,9 @@ export function uvIndexEnv(env: NodeJS.ProcessEnv, pipConfigTexts: string[]): Re
     if (!env.UV_INDEX_STRATEGY) out.UV_INDEX_STRATEGY = 'unsafe-best-match';
   }
   if (findLinks && !env.UV_FIND_LINKS) out.UV_FIND_LINKS = findLinks.split(/\s+/).filter(Boolean).join(',');
+  // pip's CA bundle (a TLS-inspecting proxy's CA, typically) for uv, and for poetry/pipenv (requests).
   if (cert && !env.SSL_CERT_FILE) out.SSL_CERT_FILE = cert;
+  if (cert && !env.REQUESTS_CA_BUNDLE) out.REQUESTS_CA_BUNDLE = cert;
   return out;
 }
 
