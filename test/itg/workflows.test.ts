@@ -1,0 +1,159 @@
+/**
+ * The starter workflows (workflow-templates/) and every variant `slipway init` writes pass
+ * actionlint and GitHub's own parser (@actions/workflow-parser), and keep the rules the issue
+ * sets: no expression inside a run: script, least-privilege permissions, OIDC only where a cloud
+ * needs it, one concurrency group per environment that never cancels a deploy in progress.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { registerHooks } from 'node:module';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
+import { GENERIC_PROFILE, PROVIDERS, renderCd, renderCi, renderRollback, type Profile } from '../../packages/cli/src/workflows';
+import { REPO_ROOT } from '../harness/job';
+
+const TEMPLATES = path.join(REPO_ROOT, 'workflow-templates');
+
+// @actions/workflow-parser imports its schema JSON without `with { type: 'json' }`, which
+// bundlers accept and Node refuses: serve that one file as a module exporting the JSON.
+registerHooks({
+  load(url, context, nextLoad) {
+    if (/@actions\/workflow-parser\/dist\/.*\.json$/.test(url)) {
+      const text = fs.readFileSync(new URL(url), 'utf8');
+      return { format: 'module', source: `export default ${text};`, shortCircuit: true };
+    }
+    return nextLoad(url, context);
+  },
+});
+const { convertWorkflowTemplate, NoOperationTraceWriter, parseWorkflow } = await import('@actions/workflow-parser');
+
+/** actionlint's folder: SLIPWAY_TOOLS_BIN, else what scripts/test-env/up.sh tools installs (it prints the folder). */
+function toolsBin(): string {
+  if (process.env.SLIPWAY_TOOLS_BIN) return process.env.SLIPWAY_TOOLS_BIN;
+  const out = execFileSync('bash', [path.join(REPO_ROOT, 'scripts', 'test-env', 'up.sh'), 'tools'], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    timeout: 900_000,
+  });
+  return out.trim().split('\n').pop()!;
+}
+
+interface Variant {
+  name: string;
+  text: string;
+}
+
+function variants(): Variant[] {
+  const out: Variant[] = [];
+  for (const file of fs.readdirSync(TEMPLATES).filter((f) => f.endsWith('.yml'))) {
+    out.push({ name: `template ${file}`, text: fs.readFileSync(path.join(TEMPLATES, file), 'utf8') });
+  }
+  const profiles: Profile[] = [
+    ...PROVIDERS.map((provider) => ({ ...GENERIC_PROFILE, branch: 'main', provider })),
+    { ...GENERIC_PROFILE, branch: 'main', database: 'mysql', workingDirectory: 'backend', shards: 1, pythonVersions: ['3.11'] },
+    { ...GENERIC_PROFILE, branch: 'main', database: 'sqlite', shards: 3 },
+  ];
+  for (const p of profiles) {
+    const tag = `${p.provider}/${p.database}${p.workingDirectory ? `/${p.workingDirectory}` : ''}`;
+    out.push(
+      { name: `ci ${tag}`, text: renderCi(p) },
+      { name: `cd ${tag}`, text: renderCd(p) },
+      { name: `rollback ${tag}`, text: renderRollback(p) },
+    );
+  }
+  return out;
+}
+
+type Job = {
+  permissions?: Record<string, string>;
+  environment?: unknown;
+  concurrency?: { group: string; 'cancel-in-progress'?: boolean };
+  steps: { uses?: string; run?: string; with?: Record<string, unknown> }[];
+};
+
+describe('starter workflows', () => {
+  let dir: string;
+  let bin: string;
+  const all = variants();
+
+  beforeAll(() => {
+    bin = toolsBin();
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-workflows-'));
+    all.forEach((v, i) => fs.writeFileSync(path.join(dir, `${i}.yml`), v.text));
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('the committed templates are what the CLI renders (regenerate: node bin/slipway.js templates workflow-templates)', async () => {
+    const { templateFiles } = await import('../../packages/cli/src/index');
+    for (const [name, text] of Object.entries(templateFiles())) {
+      expect(fs.readFileSync(path.join(TEMPLATES, name), 'utf8'), name).toBe(text);
+    }
+    expect(fs.readdirSync(TEMPLATES).sort()).toEqual(Object.keys(templateFiles()).sort());
+  });
+
+  it('pass actionlint', () => {
+    const files = all.map((_, i) => path.join(dir, `${i}.yml`));
+    const result = spawnSync(path.join(bin, 'actionlint'), ['-no-color', ...files], { encoding: 'utf8' });
+    const named = result.stdout.replace(/(\S+?)(\d+)\.yml:/g, (_m, _d: string, i: string) => `${all[Number(i)]!.name}:`);
+    expect(named, 'actionlint findings').toBe('');
+    expect(result.status).toBe(0);
+  });
+
+  it('actionlint does find a mistake (the check can fail)', () => {
+    const bad = path.join(dir, 'bad.yml');
+    fs.writeFileSync(bad, all[0]!.text.replace('runs-on: ubuntu-latest', 'runs-on: ubuntu-latest\n    timeout-minutes: soon'));
+    const result = spawnSync(path.join(bin, 'actionlint'), ['-no-color', bad], { encoding: 'utf8' });
+    expect(result.status).not.toBe(0);
+    expect(result.stdout).toMatch(/timeout-minutes/);
+  });
+
+  it.each(all.map((v) => [v.name, v] as const))('%s passes GitHub’s workflow parser', async (_name, v) => {
+    const parsed = parseWorkflow({ name: 'workflow.yml', content: v.text }, new NoOperationTraceWriter());
+    expect(parsed.context.errors.getErrors().map((e) => e.message)).toEqual([]);
+    const template = await convertWorkflowTemplate(parsed.context, parsed.value!);
+    expect(template.errors ?? []).toEqual([]);
+    expect(template.jobs.length).toBeGreaterThan(0);
+  });
+
+  it.each(all.map((v) => [v.name, v] as const))('%s keeps the rules', (name, v) => {
+    expect(v.text, 'no expression in a run: script').not.toMatch(/^\s*(-\s+)?run:/m);
+    const wf = parseYaml(v.text) as { permissions?: unknown; jobs: Record<string, Job> };
+    expect(wf.permissions, 'workflow-level permissions are set').toBeDefined();
+    const usesOidc = /aws-eb|cloud-run/.test(name) && !name.startsWith('ci');
+    for (const [id, job] of Object.entries(wf.jobs)) {
+      const perms = job.permissions ?? (wf.permissions as Record<string, string>);
+      const pushes = job.steps.some((s) => s.uses?.includes('build-image') && s.with?.push === true);
+      expect(perms.packages === 'write', `${id}: packages: write only where pushing`).toBe(pushes);
+      const authenticates = job.steps.some((s) => /configure-aws-credentials|google-github-actions\/auth/.test(s.uses ?? ''));
+      expect(perms['id-token'] === 'write', `${id}: id-token: write only with OIDC`).toBe(authenticates);
+      if (authenticates) expect(usesOidc).toBe(true);
+      for (const s of job.steps) {
+        if (s.uses && !s.uses.startsWith('slipway-dev/slipway/')) expect(s.uses).toMatch(/@v\d+$/);
+      }
+      const touchesEnvironment = job.steps.some((s) => /actions\/(migrate|deploy|rollback)@/.test(s.uses ?? ''));
+      if (touchesEnvironment) {
+        expect(job.environment, `${id}: runs in a GitHub environment`).toBeDefined();
+        expect(job.concurrency?.group, `${id}: concurrency per environment`).toMatch(/^deploy-/);
+        expect(job.concurrency?.['cancel-in-progress'], `${id}: never cancelled while migrating`).toBe(false);
+        expect(perms.deployments).toBe('write');
+      }
+    }
+  });
+
+  it('production waits for staging, and both use their own environment', () => {
+    const wf = parseYaml(renderCd(GENERIC_PROFILE)) as { jobs: Record<string, Job & { needs: unknown }> };
+    expect(wf.jobs.production!.needs).toEqual(['build', 'staging']);
+    expect(wf.jobs.staging!.environment).toMatchObject({ name: 'staging' });
+    expect(wf.jobs.production!.environment).toMatchObject({ name: 'production' });
+  });
+
+  it('properties files follow GitHub’s template convention', () => {
+    for (const f of fs.readdirSync(TEMPLATES).filter((n) => n.endsWith('.properties.json'))) {
+      const props = JSON.parse(fs.readFileSync(path.join(TEMPLATES, f), 'utf8')) as Record<string, unknown>;
+      expect(Object.keys(props).sort(), f).toEqual(['categories', 'description', 'filePatterns', 'iconName', 'name']);
+      expect(fs.existsSync(path.join(TEMPLATES, f.replace('.properties.json', '.yml')))).toBe(true);
+    }
+  });
+});
