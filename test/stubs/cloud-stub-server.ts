@@ -84,3 +84,34 @@ export class StubServer {
     return this.requests.filter((r) => r.method === method && (typeof path === 'string' ? r.path === path : path.test(r.path)));
   }
 }
+
+/**
+ * Web endpoints of the deployed apps, one listener per host name (an app's web_url, a service
+ * URL, a revision tag's URL), since health paths are absolute and each host must be its own root.
+ */
+export class WebHosts {
+  private readonly hosts = new Map<string, StubServer>();
+  private readonly starting = new Map<string, Promise<string>>();
+
+  constructor(private readonly answer: (host: string, req: RecordedRequest) => Reply) {}
+
+  /** The base URL (ending in /) of `host`, started on first use. */
+  url(host: string): Promise<string> {
+    let started = this.starting.get(host);
+    if (!started) {
+      const server = new StubServer((req) => this.answer(host, req));
+      this.hosts.set(host, server);
+      started = server.start().then((u) => `${u}/`);
+      this.starting.set(host, started);
+    }
+    return started;
+  }
+
+  requests(host: string): RecordedRequest[] {
+    return this.hosts.get(host)?.requests ?? [];
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.hosts.values()].map((s) => s.stop()));
+  }
+}

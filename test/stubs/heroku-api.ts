@@ -6,7 +6,7 @@
  * answering a health path according to the image the current release runs.
  */
 import { randomUUID } from 'node:crypto';
-import { StubServer, type RecordedRequest, type Reply } from './cloud-stub-server';
+import { StubServer, WebHosts, type RecordedRequest, type Reply } from './cloud-stub-server';
 
 export interface HerokuRelease {
   id: string;
@@ -37,6 +37,9 @@ const ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export class HerokuStub {
   readonly server: StubServer;
+  /** The app's web dynos: answer according to the image of the current release. */
+  readonly web = new WebHosts(() => this.serveWeb());
+  webUrl = '';
   readonly releases: HerokuRelease[] = [];
   private readonly polls = new Map<string, number>();
 
@@ -54,16 +57,14 @@ export class HerokuStub {
     return this.releases.filter((r) => r.status === 'succeeded').at(-1)!;
   }
 
-  get webUrl(): string {
-    return `${this.server.url}/web/${this.opts.app}/`;
-  }
-
-  start(): Promise<string> {
+  async start(): Promise<string> {
+    this.webUrl = await this.web.url(this.opts.app);
     return this.server.start();
   }
 
-  stop(): Promise<void> {
-    return this.server.stop();
+  async stop(): Promise<void> {
+    await this.web.stop();
+    await this.server.stop();
   }
 
   private addRelease(r: Pick<HerokuRelease, 'description' | 'image' | 'config' | 'status'>): HerokuRelease {
@@ -91,8 +92,6 @@ export class HerokuStub {
   }
 
   private route(req: RecordedRequest): Reply {
-    const web = new RegExp(`^/web/${this.opts.app}/`);
-    if (web.test(req.path)) return this.serveWeb();
     if (req.path.startsWith('/streams/')) return this.stream(req.path.slice('/streams/'.length));
     if (req.headers.authorization !== `Bearer ${this.opts.apiKey}`) {
       return { status: 401, body: { id: 'unauthorized', message: 'Invalid credentials provided.' } };

@@ -139,7 +139,8 @@ async function subjectToken(src: ExternalAccount['credential_source']): Promise<
   let token = raw.trim();
   if (src.format?.type === 'json') {
     const field = src.format.subject_token_field_name ?? 'value';
-    token = String((JSON.parse(raw) as Record<string, unknown>)[field] ?? '');
+    const value = (JSON.parse(raw) as Record<string, unknown>)[field];
+    token = typeof value === 'string' ? value : '';
   }
   if (!token) throw new UserError('Workload identity: the subject token is empty.');
   maskSecret(token);
