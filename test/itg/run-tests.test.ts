@@ -106,3 +106,27 @@ describe('run-tests on the example shop (Django runner)', () => {
     }
   });
 });
+
+describe.each([
+  ['PostgreSQL', 'postgres://postgres@127.0.0.1:5432/slipway_run_tests_pg', 'test_slipway_run_tests_pg'],
+  ['MariaDB', 'mysql://root@127.0.0.1:3306/slipway_run_tests_my', 'test_slipway_run_tests_my'],
+])('the example suite on %s', (_, url, testDb) => {
+  it('runs two shards at once, each with 2 processes, on test databases of their own', async () => {
+    const inputs = { parallel: '2', 'check-migrations': 'false', 'system-check': 'false', collectstatic: 'false' };
+    const steps = await Promise.all(
+      [1, 2].map((k) =>
+        job('example', venv, 'shop.settings', { ...EXAMPLE_ENV, DATABASE_URL: url }).run('run-tests', { ...inputs, shard: `${k}/2` }),
+      ),
+    );
+    const names: string[] = [];
+    for (const step of steps) {
+      expect(step.failure).toBeUndefined();
+      expect(step.outputs).toMatchObject({ failed: '0', errors: '0' });
+      const m = new RegExp(`Test database for \\S+: (${testDb}_s\\d[0-9a-f]{6})`).exec(step.log);
+      expect(m).not.toBeNull();
+      names.push(m![1]!);
+    }
+    expect(new Set(names).size).toBe(2);
+    expect(steps.reduce((n, s) => n + Number(s.outputs.total), 0)).toBeGreaterThan(25);
+  });
+});
