@@ -81,9 +81,15 @@ export function templateFiles(): Record<string, string> {
   for (const key of Object.keys(WORKFLOW_FILES) as (keyof typeof WORKFLOW_FILES)[]) {
     const file = WORKFLOW_FILES[key];
     out[file] = render[key](GENERIC_PROFILE);
-    out[file.replace(/\.yml$/, '.properties.json')] = `${JSON.stringify(TEMPLATE_PROPERTIES[key], null, 2)}\n`;
+    out[file.replace(/\.yml$/, '.properties.json')] = propertiesJson(TEMPLATE_PROPERTIES[key]);
   }
   return out;
+}
+
+/** One key per line, arrays on one line: the layout Prettier keeps. */
+function propertiesJson(props: Record<string, unknown>): string {
+  const lines = Object.entries(props).map(([k, v]) => `  ${JSON.stringify(k)}: ${JSON.stringify(v).replace(/","/g, '", "')}`);
+  return `{\n${lines.join(',\n')}\n}\n`;
 }
 
 function templates(argv: string[], io: Io): void {

@@ -375,7 +375,7 @@ export const WORKFLOW_FILES = {
 } as const;
 
 /** What GitHub shows for each organisation template (`<name>.properties.json`). */
-export const TEMPLATE_PROPERTIES: Record<keyof typeof WORKFLOW_FILES, object> = {
+export const TEMPLATE_PROPERTIES: Record<keyof typeof WORKFLOW_FILES, Record<string, unknown>> = {
   ci: {
     name: 'Django CI (Slipway)',
     description: 'Test a Django project: Python matrix, PostgreSQL service, sharded test suite with coverage, cached virtualenv.',
