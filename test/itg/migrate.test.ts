@@ -202,6 +202,46 @@ describe('migrate on PostgreSQL', () => {
     expect(advisoryLocks('slipway_migrate_pg')).toBe('0');
   });
 
+  it('library: migrateBackTo the recorded previous state, and restoreBackup to the exact prior content', async () => {
+    const url = freshPg('slipway_migrate_back');
+    const j = job('example', 'shop.settings', { DATABASE_URL: url, DJANGO_CONN_MAX_AGE: '0' });
+    manage(j, ['migrate', '-v0', 'catalog', '0001']);
+    psql("INSERT INTO catalog_category (name, slug) VALUES ('c', 'c')", 'slipway_migrate_back');
+    const dumpBefore = (): string =>
+      execFileSync('pg_dump', ['-h', '127.0.0.1', '-U', 'postgres', '--schema-only', 'slipway_migrate_back'])
+        .toString()
+        .replace(/^\\(un)?restrict .*$/gm, '') +
+      psql("SELECT count(*), md5(string_agg(app || name, ',' ORDER BY id)) FROM django_migrations", 'slipway_migrate_back');
+    const before = dumpBefore();
+    const step = await j.run('migrate', { 'fail-on': 'never' });
+    expect(step.exitCode, step.log).toBe(0);
+    const previous = JSON.parse(step.outputs['previous-state']!) as Record<string, string | null>;
+
+    const lib = await import('../../packages/migrate/src/lib');
+    const p = {
+      host: lib.runnerHost({
+        python: path.join(venv, 'bin', 'python'),
+        managePy: path.join(j.workspace, 'manage.py'),
+        settingsModule: 'shop.settings',
+        env: { DATABASE_URL: url, DJANGO_DEBUG: 'true' },
+      }),
+      database: 'default',
+    };
+    const dry = await lib.migrateBackTo(p, previous, { dryRun: true });
+    expect(dry.steps.every((s) => s.backwards)).toBe(true);
+    expect(dry.steps.map((s) => `${s.app}.${s.name}`)).toContain('catalog.0003_populate_product_slugs');
+    const back = await lib.migrateBackTo(p, previous);
+    expect(back.state).toEqual(previous);
+    expect(await lib.migrationState(p)).toEqual(previous);
+
+    // And the other way back: the backup, exactly (schema and migration records).
+    await lib.withMigrationLock(p, 5000, async () => {
+      const db = await lib.databaseSettings(p);
+      await lib.restoreBackup(p, db, { file: step.outputs.backup!, tool: 'pg_dump' });
+    });
+    expect(dumpBefore()).toBe(before);
+  });
+
   it('says which host:port is unreachable within timeout, never the password', async () => {
     const j = job('example', 'shop.settings', { DATABASE_URL: 'postgres://app:s3cret-pw@127.0.0.1:5999/x' });
     const step = await j.run('migrate', { timeout: '2s' });

@@ -101,10 +101,22 @@ export async function backupDatabase(db: DatabaseSettings, opts: { dir: string; 
   }
 }
 
+/** Drops the tables, views and sequences of schema public, keeping the schema (its owner, ACL). */
+const CLEAR_PUBLIC_SCHEMA = `DO $$ DECLARE r record; BEGIN
+  FOR r IN SELECT format('DROP %s IF EXISTS %I.%I CASCADE',
+      CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END,
+      n.nspname, c.relname) AS stmt
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
+    ORDER BY c.relkind = 'S'
+  LOOP EXECUTE r.stmt; END LOOP;
+END $$;
+`;
+
 /**
  * Puts the database back to exactly the backup's content: tables the backup does not hold (made
- * by later migrations) are dropped first. PostgreSQL: the public schema is recreated, then
- * pg_restore; MySQL: every table is dropped, then the dump is fed to `mysql` on stdin;
+ * by later migrations) are dropped first. PostgreSQL: the tables of schema public are dropped,
+ * then pg_restore (other schemas and functions are left as they are); MySQL: every table is dropped, then the dump is fed to `mysql` on stdin;
  * SQLite: an online copy back.
  */
 export async function restoreDatabase(db: DatabaseSettings, file: string, opts: { python: string }): Promise<void> {
@@ -115,8 +127,8 @@ export async function restoreDatabase(db: DatabaseSettings, file: string, opts: 
       const env = pgEnv(db, creds);
       await execTool(requireClient('psql', 'restoring a PostgreSQL backup'), ['--no-password', '-v', 'ON_ERROR_STOP=1', '-q'], {
         env,
-        input: 'DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;\n',
-        label: 'Clearing the PostgreSQL schema',
+        input: CLEAR_PUBLIC_SCHEMA,
+        label: 'Dropping the tables of the public schema',
       });
       await execTool(
         requireClient('pg_restore', 'restoring a PostgreSQL backup'),

@@ -78,15 +78,12 @@ export function pgEnv(db: DatabaseSettings, dir: string): Record<string, string>
   if (db.user) env.PGUSER = db.user;
   const sslmode = db.options.sslmode;
   if (typeof sslmode === 'string') env.PGSSLMODE = sslmode;
-  if (db.password) {
-    const esc = (v: string): string => v.replace(/\\/g, '\\\\').replace(/:/g, '\\:');
-    const file = path.join(dir, 'pgpass');
-    fs.writeFileSync(file, `*:*:*:*:${esc(db.password)}\n`, { mode: 0o600 });
-    fs.chmodSync(file, 0o600);
-    env.PGPASSFILE = file;
-  } else {
-    env.PGPASSFILE = '/dev/null';
-  }
+  // Always our own file (empty without a password), so no ~/.pgpass of the runner is read.
+  const esc = (v: string): string => v.replace(/\\/g, '\\\\').replace(/:/g, '\\:');
+  const file = path.join(dir, 'pgpass');
+  fs.writeFileSync(file, db.password ? `*:*:*:*:${esc(db.password)}\n` : '', { mode: 0o600 });
+  fs.chmodSync(file, 0o600);
+  env.PGPASSFILE = file;
   return env;
 }
 
