@@ -11,6 +11,7 @@
  */
 import { createHash, createHmac, randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import { gunzipSync, inflateRawSync } from 'node:zlib';
 import { StubServer, type RecordedRequest, type Reply } from './cloud-stub-server';
 
@@ -190,6 +191,29 @@ export class ElasticBeanstalkStub {
     return expected === signature ? undefined : 'The request signature we calculated does not match the signature you provided';
   }
 
+  /** Headers for an S3 GET signed with the stub's own credentials (EB reads the bundle as the caller). */
+  private s3Headers(url: URL): Record<string, string> {
+    const date = new Date()
+      .toISOString()
+      .replace(/[-:]/g, '')
+      .replace(/\.\d{3}/, '');
+    const day = date.slice(0, 8);
+    const payload = createHash('sha256').update('').digest('hex');
+    const headers: Record<string, string> = { host: url.host, 'x-amz-content-sha256': payload, 'x-amz-date': date };
+    const names = Object.keys(headers).sort();
+    const canonical = ['GET', url.pathname, '', names.map((n) => `${n}:${headers[n]}\n`).join(''), names.join(';'), payload].join('\n');
+    const scope = `${day}/${this.opts.region}/s3/aws4_request`;
+    const toSign = `AWS4-HMAC-SHA256\n${date}\n${scope}\n${createHash('sha256').update(canonical).digest('hex')}`;
+    let k: Buffer | string = `AWS4${this.opts.secretAccessKey}`;
+    for (const part of [day, this.opts.region, 's3', 'aws4_request']) k = createHmac('sha256', k).update(part).digest();
+    const signature = createHmac('sha256', k).update(toSign).digest('hex');
+    delete headers.host;
+    return {
+      ...headers,
+      authorization: `AWS4-HMAC-SHA256 Credential=${this.opts.accessKeyId}/${scope}, SignedHeaders=${names.join(';')}, Signature=${signature}`,
+    };
+  }
+
   private describeEnvironments(params: URLSearchParams): Reply {
     const app = params.get('ApplicationName');
     const wanted = params.getAll('EnvironmentNames.member.1');
@@ -219,7 +243,8 @@ export class ElasticBeanstalkStub {
     if (this.versions.has(label)) return this.error(400, 'InvalidParameterValue', `Application Version ${label} already exists.`);
     const bucket = params.get('SourceBundle.S3Bucket') ?? '';
     const key = params.get('SourceBundle.S3Key') ?? '';
-    const res = await fetch(`${this.opts.s3Url}/${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`);
+    const objectUrl = new URL(`${this.opts.s3Url}/${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`);
+    const res = await fetch(objectUrl, { headers: this.s3Headers(objectUrl) });
     if (!res.ok)
       return this.error(400, 'InvalidParameterCombination', `Unable to download from S3 location (Bucket: ${bucket} Key: ${key}).`);
     const files = unzip(Buffer.from(await res.arrayBuffer()));
@@ -359,4 +384,48 @@ export function unzip(zip: Buffer): Map<string, Buffer> {
     at += 46 + nameLen + extraLen + commentLen;
   }
   return files;
+}
+
+/**
+ * moto's server (PyPI `moto[server]`, test/stubs/aws-requirements.txt) on 127.0.0.1: a real S3
+ * for the source bundles. Returns its URL and a stop function.
+ */
+export async function startMoto(venv: string): Promise<{ url: string; stop: () => Promise<void> }> {
+  const { spawn } = await import('node:child_process');
+  const net = await import('node:net');
+  const port = await new Promise<number>((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const p = (probe.address() as AddressInfo).port;
+      probe.close(() => resolve(p));
+    });
+  });
+  const child = spawn(`${venv}/bin/moto_server`, ['-H', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4000)));
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`moto_server exited: ${stderr}`);
+    const up = await fetch(`${url}/moto-api/`).then(
+      () => true,
+      () => false,
+    );
+    if (up) break;
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`moto_server did not answer within 30 s: ${stderr}`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return {
+    url,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
 }
