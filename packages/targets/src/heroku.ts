@@ -1,8 +1,11 @@
-import { docker, imageExists, inspectImage, login, logout, push } from '@slipway/toolkit/docker';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { docker, imageExists, inspectImage } from '@slipway/toolkit/docker';
 import { UserError } from '@slipway/toolkit/errors';
 import { healthUrl, waitForHealthy, type HealthResult } from '@slipway/toolkit/health';
 import { getDuration, getString } from '@slipway/toolkit/inputs';
 import type { ReleaseRecord } from '@slipway/toolkit/releases';
+import { runnerTemp } from '@slipway/toolkit/runner';
 import { maskSecret } from '@slipway/toolkit/secrets';
 import { poll } from './cloud-http';
 import { HerokuApi, type HerokuRelease } from './heroku-api';
@@ -120,19 +123,34 @@ export class HerokuProvider implements Provider {
   }
 
   async close(): Promise<void> {
-    // logout happens right after the push
+    // the registry login is gone with its DOCKER_CONFIG right after the push
   }
 
-  /** Pushes the image to registry.heroku.com/<app>/<process>; returns its image id (sha256:…). */
+  /**
+   * Pushes the image to registry.heroku.com/<app>/<process> and returns its image id (sha256:…).
+   * The login lives in a private DOCKER_CONFIG, removed afterwards: the runner's own Docker
+   * credentials are never touched and the API key never outlives the push.
+   */
   protected async pushImage(ctx: DeployContext): Promise<string> {
     if (!(await imageExists(ctx.image))) await docker(['pull', ctx.image], { label: `Pulling ${ctx.image}` });
     const target = `${this.s.registry}/${this.s.app}/${this.s.processType}`;
-    await login(this.s.registry, '_', this.s.apiKey);
+    const config = fs.mkdtempSync(path.join(runnerTemp(), 'slipway-heroku-docker-'));
+    const env = { DOCKER_CONFIG: config };
     try {
+      const loggedIn = await docker(['login', '--username', '_', '--password-stdin', this.s.registry], {
+        input: this.s.apiKey,
+        env,
+        silent: true,
+        allowFailure: true,
+      });
+      if (loggedIn.exitCode !== 0) {
+        const why = (loggedIn.stderr.trim().split('\n').pop() ?? '').split(this.s.apiKey).join('***');
+        throw new UserError(`Login to ${this.s.registry} with the Heroku API key failed: ${why || `exit code ${loggedIn.exitCode}`}`);
+      }
       await docker(['tag', ctx.image, target], { silent: true });
-      await push(target);
+      await docker(['push', target], { env, label: `Pushing ${target}` });
     } finally {
-      await logout(this.s.registry);
+      fs.rmSync(config, { recursive: true, force: true });
     }
     const { id } = await inspectImage(target);
     if (!/^sha256:[0-9a-f]{64}$/.test(id)) throw new UserError(`Could not read the image id of ${target} (got ${id}).`);
