@@ -36,7 +36,11 @@ async function run(inputs) {
   return { seconds: Number(step.outputs.duration), step };
 }
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const load = () => os.loadavg().map((l) => l.toFixed(2)).join(' ');
+const load = () =>
+  os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
 
 console.log(`\n${tests} tests, ${os.availableParallelism()} cores, load average before: ${load()}`);
 const serial = [];
@@ -53,7 +57,9 @@ for (let i = 0; i < repeats; i++) {
 }
 if (total !== tests) throw new Error(`expected ${tests} tests, the run reported ${total}`);
 const speedup = median(serial) / median(parallel);
-console.log(`serial (baseline) median ${median(serial)}s; parallel auto median ${median(parallel)}s; speedup ${speedup.toFixed(2)}x (target >= 1.7x)`);
+console.log(
+  `serial (baseline) median ${median(serial)}s; parallel auto median ${median(parallel)}s; speedup ${speedup.toFixed(2)}x (target >= 1.7x)`,
+);
 
 // Shards by recorded timings: each shard's duration, run one after another.
 const timings = fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-bench-timings-'));
@@ -74,7 +80,9 @@ for (let k = 0; k < 4; k++) naive.push((await run({ parallel: '1', args: files.s
 
 const report = (name, xs) => {
   const mean = xs.reduce((s, x) => s + x, 0) / xs.length;
-  console.log(`${name}: shards ${xs.map((x) => `${x}s`).join(', ')}; slowest ${Math.max(...xs)}s = ${(Math.max(...xs) / mean).toFixed(2)} x mean ${mean.toFixed(2)}s`);
+  console.log(
+    `${name}: shards ${xs.map((x) => `${x}s`).join(', ')}; slowest ${Math.max(...xs)}s = ${(Math.max(...xs) / mean).toFixed(2)} x mean ${mean.toFixed(2)}s`,
+  );
 };
 report('4 shards by recorded timings', byTimings);
 report('4 shards by file count (naive baseline)', naive);

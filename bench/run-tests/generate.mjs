@@ -15,7 +15,7 @@ const APPS = ['accounts', 'billing', 'catalog', 'inventory', 'reports', 'shippin
 const WEIGHT = { accounts: 0.6, billing: 1.5, catalog: 1, inventory: 0.8, reports: 3, shipping: 0.7 };
 
 let seed = 20261122;
-const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
 // Rows a test works with: mostly small, a long tail (report-style tests).
 const rows = () => {
   const r = rand();
@@ -30,15 +30,20 @@ const write = (rel, text) => {
 };
 
 fs.rmSync(dir, { recursive: true, force: true });
-write('manage.py', `#!/usr/bin/env python
+write(
+  'manage.py',
+  `#!/usr/bin/env python
 import os, sys
 if __name__ == "__main__":
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchsite.settings")
     from django.core.management import execute_from_command_line
     execute_from_command_line(sys.argv)
-`);
+`,
+);
 write('benchsite/__init__.py', '');
-write('benchsite/settings.py', `import os
+write(
+  'benchsite/settings.py',
+  `import os
 from pathlib import Path
 import dj_database_url
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -53,10 +58,14 @@ DATABASES = {"default": dj_database_url.parse(os.environ.get("DATABASE_URL") or 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-`);
-write('benchsite/urls.py', `from django.urls import include, path
+`,
+);
+write(
+  'benchsite/urls.py',
+  `from django.urls import include, path
 urlpatterns = [${APPS.map((a) => `path("${a}/", include("${a}.urls"))`).join(', ')}]
-`);
+`,
+);
 
 const perApp = Math.ceil(total / APPS.length);
 let made = 0;
@@ -64,7 +73,9 @@ for (const app of APPS) {
   const Model = app[0].toUpperCase() + app.slice(1, -1).replace(/ie$/, 'y') + 'Item';
   write(`${app}/__init__.py`, '');
   write(`${app}/apps.py`, `from django.apps import AppConfig\nclass Config(AppConfig):\n    name = "${app}"\n`);
-  write(`${app}/models.py`, `from django.db import models
+  write(
+    `${app}/models.py`,
+    `from django.db import models
 
 class Group(models.Model):
     name = models.CharField(max_length=50, unique=True)
@@ -78,9 +89,12 @@ class ${Model}(models.Model):
 
     class Meta:
         ordering = ["code"]
-`);
+`,
+  );
   write(`${app}/migrations/__init__.py`, '');
-  write(`${app}/migrations/0001_initial.py`, `from django.db import migrations, models
+  write(
+    `${app}/migrations/0001_initial.py`,
+    `from django.db import migrations, models
 import django.db.models.deletion
 
 class Migration(migrations.Migration):
@@ -99,8 +113,11 @@ class Migration(migrations.Migration):
             ("group", models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name="items", to="${app}.group"))],
             options={"ordering": ["code"]}),
     ]
-`);
-  write(`${app}/views.py`, `from django.db.models import Sum
+`,
+  );
+  write(
+    `${app}/views.py`,
+    `from django.db.models import Sum
 from django.http import JsonResponse
 from django.shortcuts import render
 from .models import ${Model}
@@ -114,16 +131,25 @@ def items(request):
 
 def page(request):
     return render(request, "${app}/page.html", {"items": ${Model}.objects.select_related("group")})
-`);
-  write(`${app}/urls.py`, `from django.urls import path\nfrom . import views\nurlpatterns = [path("items/", views.items), path("page/", views.page)]\n`);
-  write(`${app}/templates/${app}/page.html`, `<ul>{% for i in items %}<li>{{ i.group.name|upper }} {{ i.code }} {{ i.amount|floatformat:2 }} x{{ i.quantity }}</li>{% empty %}<li>none</li>{% endfor %}</ul>\n`);
+`,
+  );
+  write(
+    `${app}/urls.py`,
+    `from django.urls import path\nfrom . import views\nurlpatterns = [path("items/", views.items), path("page/", views.page)]\n`,
+  );
+  write(
+    `${app}/templates/${app}/page.html`,
+    `<ul>{% for i in items %}<li>{{ i.group.name|upper }} {{ i.code }} {{ i.amount|floatformat:2 }} x{{ i.quantity }}</li>{% empty %}<li>none</li>{% endfor %}</ul>\n`,
+  );
 
   // Test modules of uneven size, each with TestCase classes of 2 to 8 tests.
   const count = Math.min(perApp, total - made);
   const sizes = [0.4, 0.25, 0.2, 0.15].map((f) => Math.round(count * f));
   sizes[0] += count - sizes.reduce((s, x) => s + x, 0);
   write(`${app}/tests/__init__.py`, '');
-  write(`${app}/tests/helpers.py`, `from decimal import Decimal
+  write(
+    `${app}/tests/helpers.py`,
+    `from decimal import Decimal
 from ${app}.models import Group, ${Model}
 
 def make_rows(n, group="g"):
@@ -132,7 +158,8 @@ def make_rows(n, group="g"):
         ${Model}(group=g, code=f"c{i:05d}", amount=Decimal(i % 97) + Decimal("0.25"), quantity=i % 13, note="x" * (i % 50))
         for i in range(n))
     return g
-`);
+`,
+  );
   sizes.forEach((size, m) => {
     const mod = ['test_models', 'test_api', 'test_pages', 'test_reports'][m];
     let body = `from decimal import Decimal\n\nfrom django.db.models import Avg, Count, F, Sum\nfrom django.test import TestCase\n\nfrom ${app}.models import Group, ${Model}\n\nfrom .helpers import make_rows\n\n`;

@@ -130,3 +130,40 @@ describe.each([
     expect(steps.reduce((n, s) => n + Number(s.outputs.total), 0)).toBeGreaterThan(25);
   });
 });
+
+describe('coverage and the checks before the tests', () => {
+  it('measures coverage across parallel processes and fails under the threshold', async () => {
+    const j = job('example', venv, 'shop.settings', EXAMPLE_ENV);
+    const step = await j.run('run-tests', { parallel: '2', coverage: 'true', 'coverage-fail-under': '99.9', collectstatic: 'false' });
+    const total = Number(step.outputs.coverage);
+    expect(total).toBeGreaterThan(60);
+    expect(total).toBeLessThan(99.9);
+    expect(step.failure).toBe(`run-tests failed: Coverage ${total.toFixed(2)}% is below \`coverage-fail-under\` (99.9%).`);
+    expect(fs.readFileSync(step.outputs['coverage-path']!, 'utf8')).toMatch(/<coverage [^>]*line-rate=/);
+    // Lines only the parallel workers run (a view's body) are measured too.
+    const xml = fs.readFileSync(step.outputs['coverage-path']!, 'utf8');
+    const views = /filename="orders\/views.py"[\s\S]*?<\/class>/.exec(xml)?.[0] ?? '';
+    expect(views).toMatch(/<line number="10" hits="[1-9]/);
+    expect(step.summary).toContain(`${total.toFixed(2)}%`);
+  });
+
+  it('fails on lint problems with annotations at their lines, before running tests', async () => {
+    const j = job('test/fixtures/failing-tests', venv, 'mysite.settings');
+    fs.writeFileSync(path.join(j.workspace, 'ruff.toml'), 'lint.select = ["F"]\n');
+    fs.writeFileSync(path.join(j.workspace, 'checks', 'sloppy.py'), 'import os\n\n\ndef f():\n    return undefined_name\n');
+    const step = await j.run('run-tests', { lint: 'ruff' });
+    expect(step.failure).toBe('run-tests failed: ruff found 2 problems (annotated at their lines).');
+    expect(step.annotations.filter((a) => a.file === 'checks/sloppy.py').map((a) => a.line)).toEqual([1, 5]);
+    expect(step.log).not.toContain('manage.py test');
+  });
+
+  it('names the apps whose model changes have no migration', async () => {
+    const j = job('test/fixtures/failing-tests', venv, 'mysite.settings');
+    const models = path.join(j.workspace, 'checks', 'models.py');
+    fs.appendFileSync(models, '\n\nclass Extra(models.Model):\n    note = models.TextField()\n');
+    const step = await j.run('run-tests', {});
+    expect(step.failure).toBe(
+      'run-tests failed: Models have changes that are not in migrations (app checks): run `manage.py makemigrations` and commit the result.',
+    );
+  });
+});

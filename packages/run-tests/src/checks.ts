@@ -3,6 +3,7 @@ import * as core from '@actions/core';
 import { inspectDjango } from '@slipway/toolkit/django';
 import { CommandError, tail, UserError } from '@slipway/toolkit/errors';
 import { displayCommand, execTool } from '@slipway/toolkit/exec';
+import { annotate } from '@slipway/toolkit/log';
 import { makemigrationsArgv, ruffArgv } from './context';
 
 export interface CheckEnv {
@@ -55,17 +56,57 @@ export async function collectstatic(c: CheckEnv): Promise<void> {
 }
 
 /**
- * ruff with GitHub's output format: it prints its own `::error file=…,line=…` commands, which the
- * runner turns into annotations. Run from the workspace root so the paths are the ones GitHub
- * expects, on the project's folder.
+ * ruff with GitHub's output format. ruff writes absolute paths there; the lines are read and
+ * annotated again with workspace-relative paths, as annotations need, capped like test failures.
  */
 export async function ruff(c: CheckEnv): Promise<void> {
-  const target = path.relative(c.workspace, c.projectDir) || '.';
-  const argv = [...ruffArgv().slice(0, -1), target];
-  const result = await execTool(c.python, argv, { cwd: c.workspace, env: c.env, allowFailure: true });
-  if (result.exitCode === 0) return;
-  const problems = result.stdout.split('\n').filter((l) => l.startsWith('::')).length;
-  if (problems) throw new UserError(`ruff found ${problems} problem${problems > 1 ? 's' : ''} (annotated at their lines).`);
-  core.info(result.stdout);
+  const argv = ruffArgv();
+  const result = await execTool(c.python, argv, { cwd: c.projectDir, env: c.env, allowFailure: true, silent: true });
+  const problems = parseGithubAnnotations(result.stdout);
+  for (const p of problems.slice(0, MAX_LINT_ANNOTATIONS)) {
+    const file = path.relative(c.workspace, path.resolve(c.projectDir, p.file));
+    core.info(`${file}:${p.line}: ${p.title}: ${p.message.split('\n')[0]}`);
+    annotate('error', p.message, { file, line: p.line, endLine: p.endLine, title: p.title });
+  }
+  for (const p of problems.slice(MAX_LINT_ANNOTATIONS)) core.info(`${p.file}:${p.line}: ${p.title}: ${p.message.split('\n')[0]}`);
+  if (result.exitCode === 0) return core.info('ruff: no problems.');
+  if (problems.length)
+    throw new UserError(`ruff found ${problems.length} problem${problems.length > 1 ? 's' : ''} (annotated at their lines).`);
   throw new CommandError(displayCommand(c.python, argv), result.exitCode, tail(result.stderr || result.stdout), 'Linting with ruff');
+}
+
+const MAX_LINT_ANNOTATIONS = 20;
+
+export interface GithubAnnotation {
+  title: string;
+  file: string;
+  line: number;
+  endLine?: number;
+  message: string;
+}
+
+/** `::error title=…,file=…,line=…::message` lines, as ruff's `--output-format=github` prints them. */
+export function parseGithubAnnotations(text: string): GithubAnnotation[] {
+  const out: GithubAnnotation[] = [];
+  const unescape = (s: string): string =>
+    s.replace(/%0D/g, '\r').replace(/%0A/g, '\n').replace(/%3A/g, ':').replace(/%2C/g, ',').replace(/%25/g, '%');
+  for (const line of text.split('\n')) {
+    const m = /^::(?:error|warning|notice) ([^:]*)::(.*)$/.exec(line);
+    if (!m) continue;
+    const props = Object.fromEntries(
+      m[1]!.split(',').map((kv) => {
+        const eq = kv.indexOf('=');
+        return [kv.slice(0, eq), unescape(kv.slice(eq + 1))];
+      }),
+    );
+    if (!props.file) continue;
+    out.push({
+      title: props.title ?? 'ruff',
+      file: props.file,
+      line: Number(props.line ?? 1),
+      endLine: props.endLine ? Number(props.endLine) : undefined,
+      message: unescape(m[2]!),
+    });
+  }
+  return out;
 }

@@ -75,13 +75,16 @@ export interface RunPlan {
   parallel: number;
   junit: string;
   coverage: boolean;
+  /** coverage.py settings written by Slipway, when the project has none. */
+  coverageRc?: string;
   args: string[];
 }
 
 /** argv (after the venv's python) for one test run. Selection and reports go through env vars. */
 export function testArgv(plan: RunPlan): string[] {
   if (plan.runner === 'django') {
-    const coverage = plan.coverage ? ['-m', 'coverage', 'run', '--parallel-mode', '--concurrency=multiprocessing'] : [];
+    const rc = plan.coverageRc ? [`--rcfile=${plan.coverageRc}`] : [];
+    const coverage = plan.coverage ? ['-m', 'coverage', 'run', '--parallel-mode', ...rc] : [];
     const parallel = plan.parallel > 1 ? ['--parallel', String(plan.parallel)] : [];
     return [
       ...coverage,

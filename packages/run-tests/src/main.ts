@@ -13,7 +13,7 @@ import { writeSummary } from '@slipway/toolkit/summary';
 import { checkMigrations, collectstatic, needsCollectstatic, ruff, systemCheck, type CheckEnv } from './checks';
 import { collectArgv, getInputs, testArgv, type Inputs, type Runner } from './context';
 import { detectRunner } from './detect';
-import { measureCoverage } from './coverage';
+import { coverageRcfile, measureCoverage } from './coverage';
 import { annotateFailures, countResults, failuresOf, mergeAttempts, summarySections } from './report';
 import { restoreTimings, saveTimings } from './timings';
 import { importable, installIntoVenv, writeSupportModules } from './venv';
@@ -114,7 +114,11 @@ export async function main(): Promise<void> {
   fs.mkdirSync(path.dirname(junitPath), { recursive: true });
   fs.writeFileSync(junitPath, toJUnit(results, runner));
 
-  const cov = inputs.coverage ? await phases.phase('Coverage', () => measureCoverage(python, projectDir, env, work)) : undefined;
+  const cov = inputs.coverage
+    ? await phases.phase('Coverage', () =>
+        measureCoverage(python, projectDir, env, work, runner === 'django' ? coverageRcfile(projectDir, work, 1) : undefined),
+      )
+    : undefined;
 
   annotateFailures(failuresOf(results), { projectDir, workspace });
   for (const id of flaky) annotate('warning', `${id} failed, then passed on a retry.`, { title: 'Flaky test' });
@@ -235,7 +239,8 @@ async function runOnce(o: {
     env.SLIPWAY_SELECT = file;
   }
   const parallel = o.attempt === 1 ? o.inputs.parallel : 1;
-  const argv = testArgv({ runner: o.runner, parallel, junit, coverage: o.coverage, args: o.inputs.args });
+  const coverageRc = o.coverage && o.runner === 'django' ? coverageRcfile(o.projectDir, o.work, parallel) : undefined;
+  const argv = testArgv({ runner: o.runner, parallel, junit, coverage: o.coverage, coverageRc, args: o.inputs.args });
   const result = await execTool(o.python, argv, { cwd: o.projectDir, env, allowFailure: true });
   if (!fs.existsSync(junit)) {
     if (o.runner === 'pytest' && result.exitCode === 5) return [];
