@@ -117,3 +117,25 @@ export function parseCheckOutput(text: string): CheckMessage[] {
   }
   return out;
 }
+
+/**
+ * Where a check message points in the project, for its annotation: a model (`app.Model[.field]`)
+ * to the line in <app>/models.py, a project-wide message (`?`) to the settings file.
+ */
+export function checkLocation(object: string, projectDir: string, settingsModule: string): { file?: string; line?: number } {
+  const read = (file: string): string | undefined => (fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : undefined);
+  if (object === '?') {
+    const file = path.join(projectDir, ...settingsModule.split('.')) + '.py';
+    return read(file) !== undefined ? { file } : {};
+  }
+  const [app, model, field] = object.split('.');
+  if (!app || !model) return {};
+  const file = path.join(projectDir, app, 'models.py');
+  const text = read(file);
+  if (text === undefined) return {};
+  const lines = text.split('\n');
+  const classLine = lines.findIndex((l) => new RegExp(`^class ${model}\\b`).test(l));
+  if (classLine < 0) return { file };
+  const fieldLine = field ? lines.findIndex((l, i) => i > classLine && new RegExp(`^\\s+${field}\\s*=`).test(l)) : -1;
+  return { file, line: (fieldLine >= 0 ? fieldLine : classLine) + 1 };
+}

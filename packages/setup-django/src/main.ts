@@ -16,7 +16,7 @@ import { saveState } from '@slipway/toolkit/state';
 import { writeSummary } from '@slipway/toolkit/summary';
 import { readOrigin, relocateVenv, restoreVenv, venvCacheKey, writeOrigin, type RestoreResult } from '@slipway/toolkit/venv-cache';
 import { waitForAll } from '@slipway/toolkit/wait-for';
-import { aptArgv, getInputs, parseCheckOutput } from './context';
+import { aptArgv, checkLocation, getInputs, parseCheckOutput } from './context';
 import { installDependencies } from './install';
 import { ensureUv } from './tools';
 
@@ -58,7 +58,7 @@ export async function main(): Promise<void> {
     exported.set(name, value);
   }
   if (!process.env.SECRET_KEY && !exported.has('SECRET_KEY')) {
-    const key = randomBytes(36).toString('base64url');
+    const key = randomBytes(64).toString('base64url');
     maskSecret(key);
     exported.set('SECRET_KEY', key);
     core.info('SECRET_KEY is not set: using a throwaway one for this job (masked).');
@@ -148,7 +148,7 @@ export async function main(): Promise<void> {
     if (waiting) await phases.phase('Waiting for services', () => waiting.then((r) => r()));
 
     if (inputs.check !== 'false')
-      await phases.phase('Running manage.py check', () => runCheck(python, managePy, inputs.check === 'deploy', childEnv));
+      await phases.phase('Running manage.py check', () => runCheck(python, managePy, settingsModule, inputs.check === 'deploy', childEnv));
 
     // Everything worked: make it visible to later steps.
     for (const [name, value] of exported) core.exportVariable(name, value);
@@ -235,7 +235,13 @@ function settle(p: Promise<void>): Promise<() => void> {
   );
 }
 
-async function runCheck(python: string, managePy: string, deploy: boolean, env: Record<string, string>): Promise<void> {
+async function runCheck(
+  python: string,
+  managePy: string,
+  settingsModule: string,
+  deploy: boolean,
+  env: Record<string, string>,
+): Promise<void> {
   const result = await execTool(python, [managePy, 'check', ...(deploy ? ['--deploy'] : [])], {
     cwd: path.dirname(managePy),
     env,
@@ -243,7 +249,11 @@ async function runCheck(python: string, managePy: string, deploy: boolean, env: 
     label: 'manage.py check',
   });
   const messages = parseCheckOutput(`${result.stdout}\n${result.stderr}`);
-  for (const m of messages) annotate(m.level, `${m.object}: ${m.message}`, { title: `manage.py check ${m.id}` });
+  for (const m of messages) {
+    const where = checkLocation(m.object, path.dirname(managePy), settingsModule);
+    const file = where.file ? path.relative(workspaceDir(), where.file) : undefined;
+    annotate(m.level, `${m.object}: ${m.message}`, { title: `manage.py check ${m.id}`, file, line: where.line });
+  }
   if (result.exitCode !== 0) {
     const errors = messages.filter((m) => m.level === 'error');
     const first = errors[0] ?? messages[0];

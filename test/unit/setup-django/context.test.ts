@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { aptArgv, getInputs, parseCheckOutput } from '../../../packages/setup-django/src/context';
+import { aptArgv, checkLocation, getInputs, parseCheckOutput } from '../../../packages/setup-django/src/context';
 
 const set: string[] = [];
 function inputs(values: Record<string, string>): void {
@@ -132,5 +132,22 @@ describe('parseCheckOutput', () => {
       },
       { level: 'notice', id: 'myapp.I001', object: '?', message: 'Just so you know.' },
     ]);
+  });
+});
+
+describe('checkLocation', () => {
+  it('points model messages at models.py lines and project-wide ones at the settings file', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-check-'));
+    fs.mkdirSync(path.join(dir, 'shop'));
+    fs.mkdirSync(path.join(dir, 'orders'));
+    fs.writeFileSync(path.join(dir, 'shop', 'settings.py'), 'DEBUG = False\n');
+    fs.writeFileSync(
+      path.join(dir, 'orders', 'models.py'),
+      'from django.db import models\n\n\nclass Order(models.Model):\n    total = models.DecimalField()\n',
+    );
+    expect(checkLocation('?', dir, 'shop.settings')).toEqual({ file: path.join(dir, 'shop', 'settings.py') });
+    expect(checkLocation('orders.Order.total', dir, 'shop.settings')).toEqual({ file: path.join(dir, 'orders', 'models.py'), line: 5 });
+    expect(checkLocation('orders.Order', dir, 'shop.settings')).toEqual({ file: path.join(dir, 'orders', 'models.py'), line: 4 });
+    expect(checkLocation('admin.LogEntry', dir, 'shop.settings')).toEqual({});
   });
 });
