@@ -1,6 +1,7 @@
 import * as core from '@actions/core';
 import { UserError } from './errors';
 import { getString } from './inputs';
+import type { ReleaseRecord } from './releases';
 import { maskSecret } from './secrets';
 
 /**
@@ -15,6 +16,8 @@ export interface SentrySettings {
   token: string;
   org: string;
   projects: string[];
+  /** `sentry-release`: the version the app reports to Sentry; default the git sha. */
+  release?: string;
 }
 
 export interface SentryRelease {
@@ -55,7 +58,11 @@ export function readSentrySettings(env: NodeJS.ProcessEnv = process.env): Sentry
     throw new UserError(`Input \`sentry-url\`: \`${rawUrl}\` is not a URL (e.g. https://sentry.example.com).`);
   }
   if (!/^https?:$/.test(url.protocol)) throw new UserError('Input `sentry-url` must be an http(s) URL.');
-  return { url: url.toString().replace(/\/+$/, ''), token, org, projects };
+  const release = getString('sentry-release') || undefined;
+  if (release && (release.length > 200 || /[\n/\\]/.test(release) || release === '.' || release === '..')) {
+    throw new UserError('Input `sentry-release` must be up to 200 characters, without slashes or newlines.');
+  }
+  return { url: url.toString().replace(/\/+$/, ''), token, org, projects, ...(release ? { release } : {}) };
 }
 
 export class SentryClient {
@@ -142,4 +149,27 @@ export async function recordSentryDeploy(settings: SentrySettings, release: Sent
   await sentry.createRelease(release); // idempotent in Sentry: an existing version is answered 208
   await sentry.recordDeploy(release);
   core.info(`Sentry: deploy of ${release.version} to ${release.environment} recorded.`);
+}
+
+/**
+ * The Sentry release for a release record: version `sentry-release` or the git sha, commits from
+ * the previous record's sha to this one in GITHUB_REPOSITORY, the deploy named by the record id.
+ */
+export function sentryReleaseFor(
+  settings: SentrySettings,
+  record: ReleaseRecord,
+  previous?: ReleaseRecord,
+  env: NodeJS.ProcessEnv = process.env,
+): SentryRelease {
+  return {
+    version: settings.release ?? (record.gitSha || record.id),
+    environment: record.environment,
+    repository: env.GITHUB_REPOSITORY || undefined,
+    commit: record.gitSha || undefined,
+    previousCommit: previous?.gitSha && previous.gitSha !== record.gitSha ? previous.gitSha : undefined,
+    deployName: record.id,
+    deployUrl: record.url || undefined,
+    startedAt: new Date(record.createdAt),
+    finishedAt: new Date(),
+  };
 }

@@ -1,5 +1,12 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { publishSentryRelease, readSentrySettings, recordSentryDeploy, type SentrySettings } from '../../../packages/toolkit/src/sentry';
+import type { ReleaseRecord } from '../../../packages/toolkit/src/releases';
+import {
+  publishSentryRelease,
+  readSentrySettings,
+  recordSentryDeploy,
+  sentryReleaseFor,
+  type SentrySettings,
+} from '../../../packages/toolkit/src/sentry';
 import { SentryStub } from '../../stubs/sentry-api';
 import { withInputs } from './cloud-helpers';
 
@@ -114,5 +121,35 @@ describe('Sentry settings', () => {
       org: 'acme',
       projects: ['shop', 'shop-worker'],
     });
+  });
+});
+
+describe('sentryReleaseFor', () => {
+  const record = {
+    id: '20261122-030000-0123456-a1f',
+    environment: 'production',
+    gitSha: SHA,
+    url: 'https://shop.example.com/',
+    createdAt: '2026-11-22T03:00:00.000Z',
+  } as ReleaseRecord;
+  const settings: SentrySettings = { url: 'https://sentry.io', token: TOKEN, org: 'acme', projects: ['shop'] };
+
+  it('versions by git sha, commits since the previous release, deploy named by the record', () => {
+    const r = sentryReleaseFor(settings, record, { ...record, gitSha: PREV }, { GITHUB_REPOSITORY: 'acme/shop' });
+    expect(r).toMatchObject({
+      version: SHA,
+      environment: 'production',
+      repository: 'acme/shop',
+      commit: SHA,
+      previousCommit: PREV,
+      deployName: record.id,
+      deployUrl: record.url,
+    });
+    expect(r.startedAt!.toISOString()).toBe(record.createdAt);
+  });
+
+  it('uses sentry-release when given; no previous commit when the sha did not change', () => {
+    const r = sentryReleaseFor({ ...settings, release: 'shop@1.4.0' }, record, record, {});
+    expect(r).toMatchObject({ version: 'shop@1.4.0', previousCommit: undefined, repository: undefined });
   });
 });
