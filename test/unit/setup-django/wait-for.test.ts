@@ -63,32 +63,22 @@ describe('postgresStartup', () => {
 
 describe('probe: readiness by protocol', () => {
   it.each([
-    ['postgres asks for a password', 'postgres', () => Buffer.from([0x52, 0, 0, 0, 8, 0, 0, 0, 3]), undefined],
-    ['postgres: wrong database still means up', 'postgres', () => pgError('3D000', 'database "x" does not exist'), undefined],
-    [
-      'postgres starting up',
-      'postgres',
-      () => pgError('57P03', 'the database system is starting up'),
-      'the database system is starting up',
-    ],
-    ['mysql handshake v10', 'mysql', () => mysqlPacket(Buffer.from([0x0a, ...Buffer.from('10.11.6-MariaDB\0')])), undefined],
+    ['postgres asks for a password', 'postgres', Buffer.from([0x52, 0, 0, 0, 8, 0, 0, 0, 3]), undefined],
+    ['postgres: wrong database still means up', 'postgres', pgError('3D000', 'database "x" does not exist'), undefined],
+    ['postgres starting up', 'postgres', pgError('57P03', 'the database system is starting up'), 'the database system is starting up'],
+    ['mysql handshake v10', 'mysql', mysqlPacket(Buffer.from([0x0a, ...Buffer.from('10.11.6-MariaDB\0')])), undefined],
     [
       'mysql too many connections',
       'mysql',
-      () => mysqlPacket(Buffer.from([0xff, 0x10, 0x04, ...Buffer.from('Too many connections')])),
+      mysqlPacket(Buffer.from([0xff, 0x10, 0x04, ...Buffer.from('Too many connections')])),
       'Too many connections',
     ],
-    ['redis PONG', 'redis', () => '+PONG\r\n', undefined],
-    ['redis NOAUTH is up', 'redis', () => '-NOAUTH Authentication required.\r\n', undefined],
-    [
-      'redis loading',
-      'redis',
-      () => '-LOADING Redis is loading the dataset in memory\r\n',
-      '-LOADING Redis is loading the dataset in memory',
-    ],
-  ] as const)('%s', async (_name, kind, reply, verdict) => {
+    ['redis PONG', 'redis', '+PONG\r\n', undefined],
+    ['redis NOAUTH is up', 'redis', '-NOAUTH Authentication required.\r\n', undefined],
+    ['redis loading', 'redis', '-LOADING Redis is loading the dataset in memory\r\n', '-LOADING Redis is loading the dataset in memory'],
+  ] as [string, string, Buffer | string, string | undefined][])('%s', async (_name, kind, reply, verdict) => {
     const readFirst = kind === 'mysql' ? 0 : 1;
-    const port = await answering(reply(), readFirst);
+    const port = await answering(reply, readFirst);
     expect(await probe(parseService(`${kind}://127.0.0.1:${port}/db`))).toBe(verdict);
   });
 
