@@ -22,8 +22,28 @@ node -e '
   const wf = { name: "probe", on: "push", permissions: {}, jobs: { probe: { "runs-on": "ubuntu-latest", steps } } };
   fs.writeFileSync(process.argv[1], yaml.stringify(wf));
 ' "$probe/.github/workflows/probe.yml"
-# The probe must see the actions at the paths it names.
+# actionlint resolves local actions from the repository root it finds by .git, and checks
+# that runs.main/post exist: the probe is a repository that sees our actions and dist/.
+git init -q "$probe"
 for d in actions action.yml dist; do ln -s "$PWD/$d" "$probe/$d"; done
+# Self-check: the probe must be able to fail (an input no action declares).
+cat >"$probe/canary.yml" <<'YML'
+name: canary
+on: push
+permissions: {}
+jobs:
+  canary:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: ./actions/setup-django
+        with:
+          no-such-input: x
+YML
+if (cd "$probe" && mv canary.yml .github/workflows/canary.yml && "$OLDPWD/$actionlint" .github/workflows/canary.yml >/dev/null); then
+  echo "actionlint probe self-check failed: an undeclared input was not reported" >&2
+  exit 1
+fi
+rm "$probe/.github/workflows/canary.yml"
 
 files=()
 while IFS= read -r f; do files+=("$f"); done < <(ls .github/workflows/*.yml workflow-templates/*.yml 2>/dev/null || true)
