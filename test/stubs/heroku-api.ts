@@ -125,13 +125,27 @@ export class HerokuStub {
     }
   }
 
+  /** Range: `version ..; max=N, order=asc|desc` (options in any order, as the Platform API reads them). */
   private listReleases(req: RecordedRequest): Reply {
     const range = req.headers.range ?? '';
-    const m = /^version \.\.; order=(asc|desc)(?:, ?max=(\d+))?$/.exec(range);
-    if (range && !m) return { status: 400, body: { id: 'bad_request', message: `Invalid Range header: ${range}` } };
+    const m = /^version \.\.(?:;\s*(.*?))?;?$/.exec(range);
+    const options = new Map<string, string>();
+    for (const part of (m?.[1] ?? '')
+      .split(/[,;]/)
+      .map((p) => p.trim())
+      .filter(Boolean)) {
+      const [k, v] = part.split('=');
+      options.set(k!, v ?? '');
+    }
+    const order = options.get('order') ?? 'asc';
+    const max = Number(options.get('max') ?? 200);
+    const unknown = [...options.keys()].filter((k) => k !== 'order' && k !== 'max');
+    if (range && (!m || unknown.length || !['asc', 'desc'].includes(order) || !(max >= 1 && max <= 1000))) {
+      return { status: 400, body: { id: 'bad_request', message: `Invalid Range header: ${range}` } };
+    }
     let list = [...this.releases];
-    if (m?.[1] === 'desc') list.reverse();
-    if (m?.[2]) list = list.slice(0, Number(m[2]));
+    if (order === 'desc') list.reverse();
+    list = list.slice(0, max);
     return { status: list.length < this.releases.length ? 206 : 200, body: list.map((r) => this.view(r)) };
   }
 

@@ -56,10 +56,10 @@ export class HerokuApi {
     return this.call('GET', this.appPath, `read app ${this.app}`);
   }
 
-  /** The newest release (Range header: newest first, one item). */
+  /** The newest release (Range header as the Heroku CLI sends it: newest first, one item). */
   async latestRelease(): Promise<HerokuRelease | undefined> {
     const list = await this.call<HerokuRelease[]>('GET', `${this.appPath}/releases`, 'list releases', undefined, {
-      Range: 'version ..; order=desc, max=1',
+      Range: 'version ..; max=1, order=desc',
     });
     return list[0];
   }

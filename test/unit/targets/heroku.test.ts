@@ -63,6 +63,7 @@ describe('heroku provider against the Platform API stand-in', () => {
       expect(r.headers.authorization).toBe(`Bearer ${KEY}`);
       expect(r.headers.accept).toMatch(/^application\/vnd\.heroku\+json; version=3/);
     }
+    expect(stub.server.find('GET', '/apps/shop-prod/releases')[0]!.headers.range).toBe('version ..; max=1, order=desc');
     const [config] = stub.server.find('PATCH', '/apps/shop-prod/config-vars');
     expect(config!.headers['content-type']).toBe('application/json');
     expect(config!.json).toEqual({ DJANGO_SETTINGS_MODULE: 'shop.settings', SECRET_KEY: 's3cr3t-value' });
