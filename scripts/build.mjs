@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { minify } from 'terser';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const outDir = path.resolve(process.argv[2] ?? path.join(root, 'dist'));
@@ -49,6 +50,13 @@ try {
     ],
     { cwd: root, stdio: 'inherit' },
   );
+  // ncc minifies its entry but not the chunks it splits off for dynamic imports (a lazily
+  // loaded dependency such as @actions/artifact): minify those here.
+  for (const chunk of fs.readdirSync(path.join(scratch, 'slipway')).filter((f) => /^\d+\.index\.js$/.test(f))) {
+    const file = path.join(scratch, 'slipway', chunk);
+    const { code } = await minify(fs.readFileSync(file, 'utf8'), { module: true, compress: true, mangle: true });
+    fs.writeFileSync(file, code);
+  }
   fs.writeFileSync(path.join(scratch, 'package.json'), '{\n  "type": "module"\n}\n');
   for (const name of entries) {
     fs.mkdirSync(path.join(scratch, name));
