@@ -187,13 +187,20 @@ export class ElasticBeanstalkProvider implements Provider {
   private async waitGreen(label: string, since: Date, log: (line: string) => void): Promise<EbEnvironment> {
     let last: EbEnvironment | undefined;
     let shown = '';
+    let seenUpdate = false;
     return poll(
       async () => {
         last = await this.environment();
         const state = `${last.Status}/${last.Health ?? '?'}${last.HealthStatus ? ` (${last.HealthStatus})` : ''}`;
         if (state !== shown) log(`Environment ${state}, version ${last.VersionLabel ?? '?'}.`);
         shown = state;
-        if (last.Status !== 'Ready') return undefined;
+        if (last.Status !== 'Ready') {
+          seenUpdate = true;
+          return undefined;
+        }
+        // DescribeEnvironments may lag UpdateEnvironment for a moment: Ready with another label
+        // means "rolled back" only once the update was seen, or after a minute.
+        if (last.VersionLabel !== label && !seenUpdate && Date.now() - since.getTime() < 60_000) return undefined;
         if (last.VersionLabel !== label)
           throw new UserError(
             `Elastic Beanstalk did not deploy ${label}: the environment runs ${last.VersionLabel ?? 'nothing'} (it rolled back).`,
