@@ -1,0 +1,118 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { PROVIDERS, type HealthCheck, type ProviderName } from '@slipway/targets/types';
+import { parseDotenv } from '@slipway/toolkit/dotenv';
+import { UserError } from '@slipway/toolkit/errors';
+import { getBoolean, getDotenv, getDuration, getInteger, getRequired, getString } from '@slipway/toolkit/inputs';
+import { checkEnvironmentName } from '@slipway/toolkit/releases';
+import { runnerTemp, workspaceDir } from '@slipway/toolkit/runner';
+import { looksSecret, maskSecret } from '@slipway/toolkit/secrets';
+import { readSentrySettings, type SentrySettings } from '@slipway/toolkit/sentry';
+import { DATABASE_MODES, parseTo, type DatabaseMode, type TargetSpec } from './target';
+
+export interface Inputs {
+  provider: ProviderName;
+  environment: string;
+  appName: string;
+  to: TargetSpec;
+  /** undefined: decided from the records (migrate-back when the schema moved, else none). */
+  database: DatabaseMode | undefined;
+  dryRun: boolean;
+  /** The application's environment for the database steps (DATABASE_URL, ...), masked. */
+  env: Map<string, string>;
+  health: HealthCheck;
+  releaseStore: 'github' | { dir: string };
+  githubToken: string;
+  backupDir: string;
+  /** Where the recorded backup is on this runner, when not at its recorded path. */
+  backupFile: string | undefined;
+  lockTimeoutMs: number;
+  sentry: SentrySettings | undefined;
+}
+
+const APP_NAME = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
+export const REVERTS = ['false', 'commit', 'pull-request'] as const;
+
+export function defaultAppName(repository: string | undefined): string {
+  const name = (repository?.split('/')[1] ?? 'app')
+    .toLowerCase()
+    .replace(/[^a-z0-9_.-]+/g, '-')
+    .replace(/^[^a-z0-9]+/, '');
+  return name.slice(0, 63) || 'app';
+}
+
+/** Every input, validated before anything runs. The provider's own inputs are read by the provider. */
+export function getInputs(): Inputs {
+  const providerName = getRequired('provider', `one of ${PROVIDERS.join(', ')} (the provider the release was deployed with).`);
+  if (!(PROVIDERS as readonly string[]).includes(providerName)) {
+    throw new UserError(`Input \`provider\` must be one of ${PROVIDERS.join(', ')}; got ${JSON.stringify(providerName)}.`);
+  }
+  const environment = checkEnvironmentName(getRequired('environment', 'the environment to roll back, e.g. production.'));
+  const appName = getString('app-name') || defaultAppName(process.env.GITHUB_REPOSITORY);
+  if (!APP_NAME.test(appName)) {
+    throw new UserError(`Input \`app-name\` must be lower-case letters, digits, . _ - (up to 63); got ${JSON.stringify(appName)}.`);
+  }
+  const to = parseTo(getString('to'));
+  const databaseText = getString('database');
+  if (databaseText && !(DATABASE_MODES as readonly string[]).includes(databaseText)) {
+    throw new UserError(
+      `Input \`database\` must be one of ${DATABASE_MODES.join(', ')} (or empty for the default); got ${JSON.stringify(databaseText)}.`,
+    );
+  }
+  const revert = getString('revert') || 'false';
+  if (!(REVERTS as readonly string[]).includes(revert)) {
+    throw new UserError(`Input \`revert\` must be false, commit or pull-request; got ${JSON.stringify(revert)}.`);
+  }
+  if (revert !== 'false') {
+    throw new UserError(
+      `Input \`revert: ${revert}\` is not implemented in this version of rollback: set \`revert: false\` and revert the commits with git (docs/rollback.md).`,
+    );
+  }
+
+  const env = new Map<string, string>();
+  const envFile = getString('env-file');
+  if (envFile) {
+    const file = path.resolve(workspaceDir(), envFile);
+    if (!fs.existsSync(file)) throw new UserError(`Input \`env-file\`: ${envFile} does not exist.`);
+    for (const [k, v] of parseDotenv(fs.readFileSync(file, 'utf8'), `Input \`env-file\` (${envFile})`)) env.set(k, v);
+  }
+  for (const [k, v] of getDotenv('env')) env.set(k, v);
+  for (const [k, v] of env) {
+    if (looksSecret(k) || k === 'DATABASE_URL') maskSecret(v);
+  }
+
+  const healthPath = getString('health-path') || '/healthz';
+  if (!/^\//.test(healthPath) && !/^https?:\/\/[^\s]+$/i.test(healthPath)) {
+    throw new UserError(`Input \`health-path\` must start with / or be an http(s) URL; got ${JSON.stringify(healthPath)}.`);
+  }
+  const store = getString('release-store') || 'github';
+  const githubToken = getString('github-token');
+  if (store === 'github' && !githubToken) {
+    throw new UserError(
+      'Input `github-token` is empty: GitHub Deployments need it (`deployments: write`), or set `release-store` to a directory.',
+    );
+  }
+  if (githubToken) maskSecret(githubToken);
+  const backupFile = getString('backup-file');
+  return {
+    provider: providerName as ProviderName,
+    environment,
+    appName,
+    to,
+    database: (databaseText || undefined) as DatabaseMode | undefined,
+    dryRun: getBoolean('dry-run', false),
+    env,
+    health: {
+      path: healthPath,
+      expectedStatus: getInteger('health-status', 200, { min: 100, max: 599 }),
+      timeoutMs: getDuration('health-timeout', 60_000),
+      hostHeader: getString('health-host') || undefined,
+    },
+    releaseStore: store === 'github' ? 'github' : { dir: path.resolve(workspaceDir(), store) },
+    githubToken,
+    backupDir: path.resolve(workspaceDir(), getString('backup-dir') || path.join(runnerTemp(), 'slipway-rollback-backups')),
+    backupFile: backupFile ? path.resolve(workspaceDir(), backupFile) : undefined,
+    lockTimeoutMs: getDuration('lock-timeout', 300_000),
+    sentry: readSentrySettings(),
+  };
+}
