@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { parseJUnit } from '@slipway/toolkit/junit';
 import { copyProject, Job, REPO_ROOT } from '../harness/job';
 import { preparedVenv, seedSetupDjango } from '../harness/python-env';
 
@@ -30,7 +31,6 @@ describe("run-tests with Django's runner (failing-tests fixture)", () => {
     const j = job('test/fixtures/failing-tests', venv, 'mysite.settings');
     const marker = path.join(j.runnerTemp, 'flaky-marker');
     const step = await j.run('run-tests', { retries: '1', parallel: '1' }, { env: { SLIPWAY_FLAKY_MARKER: marker } });
-    console.log(step.log);
     expect(step.exitCode).toBe(1);
     expect(step.outputs).toMatchObject({ passed: '2', failed: '1', errors: '1', skipped: '1' });
     expect(JSON.parse(step.outputs.flaky!)).toEqual(['checks.tests.FlakyTests.test_flaky']);
@@ -41,7 +41,23 @@ describe("run-tests with Django's runner (failing-tests fixture)", () => {
   });
 });
 
-describe('run-tests with pytest (failing-pytest fixture)', () => {
+describe('run-tests with pytest', () => {
+  it('shards by node id: two shards together run the whole suite once (pytest-project)', async () => {
+    const seen: string[] = [];
+    for (const k of [1, 2]) {
+      const j = job('test/fixtures/pytest-project', venv, 'mysite.settings');
+      const step = await j.run('run-tests', { shard: `${k}/2`, parallel: '1' });
+      expect(step.failure).toBeUndefined();
+      const mine = ids(step, `${k}/2`);
+      expect(mine.every((id) => /^tests\/test_\w+\.py::test_\w+(\[.*\])?$/.test(id))).toBe(true);
+      expect(mine.length).toBeGreaterThanOrEqual(3); // 7 tests by a stable hash: 4 and 3
+      expect(Number(step.outputs.passed)).toBe(mine.length);
+      seen.push(...mine);
+    }
+    expect(seen).toHaveLength(7); // six test functions, one parametrised twice
+    expect(new Set(seen).size).toBe(7);
+  });
+
   it('detects pytest-django, installs pytest-xdist for parallel, annotates the assert line and reports the flaky test', async () => {
     execFileSync(path.join(venv, 'bin', 'python'), ['-m', 'pip', 'uninstall', '-y', '-q', 'pytest-xdist'], { stdio: 'ignore' });
     const j = job('test/fixtures/failing-pytest', venv, 'mysite.settings');
@@ -62,9 +78,11 @@ describe('run-tests with pytest (failing-pytest fixture)', () => {
 const EXAMPLE_ENV = { DJANGO_SECRET_KEY: 'run-tests-itg-not-secret' };
 
 function ids(step: { log: string }, shard: string): string[] {
-  const m = new RegExp(`::group::Shard ${shard}: (\\d+) of (\\d+) tests\\n(?:.*\\n)((?:[\\w.]+\\n)*)`).exec(step.log);
-  if (!m) throw new Error(`no shard listing for ${shard}`);
-  return m[3]!.split('\n').filter(Boolean);
+  const lines = step.log.split('\n');
+  const start = lines.findIndex((l) => l.startsWith(`::group::Shard ${shard}: `));
+  if (start < 0) throw new Error(`no shard listing for ${shard}`);
+  const end = lines.indexOf('::endgroup::', start);
+  return lines.slice(start + 2, end).filter(Boolean);
 }
 
 describe('run-tests on the example shop (Django runner)', () => {
@@ -90,13 +108,18 @@ describe('run-tests on the example shop (Django runner)', () => {
 
   it('splits into shards that together run every test exactly once, by hash and then by recorded timings', async () => {
     const inputs = { parallel: '1', 'check-migrations': 'false', 'system-check': 'false', collectstatic: 'false' };
-    for (const timingsPath of ['', junit]) {
+    // Earlier timings for every test but one: that one is estimated at the average.
+    const timings = Object.fromEntries(parseJUnit(fs.readFileSync(junit, 'utf8')).map((r) => [r.id, r.time]));
+    delete timings['shop.tests.HealthzTests.test_ok'];
+    const timingsFile = path.join(path.dirname(junit), 'earlier-timings.json');
+    fs.writeFileSync(timingsFile, JSON.stringify(timings));
+    for (const timingsPath of ['', timingsFile]) {
       const seen: string[] = [];
       for (const k of [1, 2, 3]) {
         const j = job('example', venv, 'shop.settings', EXAMPLE_ENV);
         const step = await j.run('run-tests', { ...inputs, shard: `${k}/3`, 'timings-path': timingsPath });
         expect(step.exitCode).toBe(0);
-        expect(step.log).toContain(timingsPath ? 'Split by recorded durations' : 'split by a stable hash');
+        expect(step.log).toContain(timingsPath ? `(${fullCount - 1} known, 1 at the average)` : 'split by a stable hash');
         const mine = ids(step, `${k}/3`);
         expect(Number(step.outputs.total)).toBe(mine.length);
         seen.push(...mine);
@@ -165,5 +188,29 @@ describe('coverage and the checks before the tests', () => {
     expect(step.failure).toBe(
       'run-tests failed: Models have changes that are not in migrations (app checks): run `manage.py makemigrations` and commit the result.',
     );
+  });
+});
+
+describe('bad input and empty suites', () => {
+  it.each([
+    [{ runner: 'nose' }, 'Input `runner` must be one of auto, django, pytest; got "nose".'],
+    [{ shard: '4/3' }, 'Input `shard` must be k/n with 1 ≤ k ≤ n (for example 2/4); got "4/3".'],
+    [{ args: '-k "open' }, 'Input `args` has an unterminated " quote.'],
+    [{ retries: '-1' }, 'Input `retries` must be a whole number from 0 to 5; got "-1".'],
+    [{ coverage: 'true', 'coverage-fail-under': '150' }, 'Input `coverage-fail-under` must be a number from 0 to 100; got "150".'],
+  ])('%j fails with one line before running anything', async (inputs, message) => {
+    const j = job('test/fixtures/failing-tests', venv, 'mysite.settings');
+    const step = await j.run('run-tests', inputs);
+    expect(step.exitCode).toBe(1);
+    expect(step.failure).toBe(`run-tests failed: ${message}`);
+    expect(step.log).not.toContain('[command]');
+    expect(step.log).not.toMatch(/^\s+at /m);
+  });
+
+  it('treats a run that finds no tests as an error', async () => {
+    const j = job('test/fixtures/failing-tests', venv, 'mysite.settings');
+    const step = await j.run('run-tests', { args: '-k no_such_test', 'check-migrations': 'false', 'system-check': 'false' });
+    expect(step.exitCode).toBe(1);
+    expect(step.failure).toMatch(/^run-tests failed: No tests found \(django, args: -k no_such_test\)/);
   });
 });

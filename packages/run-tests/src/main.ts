@@ -16,7 +16,7 @@ import { detectRunner } from './detect';
 import { coverageRcfile, measureCoverage } from './coverage';
 import { annotateFailures, countResults, failuresOf, mergeAttempts, summarySections } from './report';
 import { restoreTimings, saveTimings } from './timings';
-import { importable, installIntoVenv, writeSupportModules } from './venv';
+import { installed, installIntoVenv, writeSupportModules } from './venv';
 
 export async function main(): Promise<void> {
   const inputs = getInputs();
@@ -174,27 +174,24 @@ function noTestsMessage(runner: Runner, args: string[]): string {
 }
 
 async function prepareVenv(python: string, runner: Runner, inputs: Inputs, env: Record<string, string>): Promise<void> {
-  const wanted: Record<string, string> = {};
+  const wanted: string[] = [];
   if (runner === 'pytest') {
-    wanted.pytest = 'pytest';
-    wanted.pytest_django = 'pytest-django';
-    if (inputs.parallel > 1) wanted.xdist = 'pytest-xdist';
-    if (inputs.coverage) wanted.pytest_cov = 'pytest-cov';
+    wanted.push('pytest', 'pytest-django');
+    if (inputs.parallel > 1) wanted.push('pytest-xdist');
+    if (inputs.coverage) wanted.push('pytest-cov');
   } else if (inputs.parallel > 1) {
     // Django's parallel runner can only report a failure's traceback when tblib can pickle it.
-    wanted.tblib = 'tblib';
+    wanted.push('tblib');
   }
-  if (inputs.coverage) wanted.coverage = 'coverage';
-  if (inputs.lint === 'ruff') wanted.ruff = 'ruff';
-  const have = await importable(python, Object.keys(wanted), env);
+  if (inputs.coverage) wanted.push('coverage');
+  if (inputs.lint === 'ruff') wanted.push('ruff');
+  const have = await installed(python, wanted, env);
   if (runner === 'pytest' && !have.has('pytest')) {
     throw new UserError(
       "pytest is not installed in the project's environment: add pytest and pytest-django to its dependencies, or set `runner: django`.",
     );
   }
-  const missing = Object.entries(wanted)
-    .filter(([module]) => !have.has(module))
-    .map(([, pkg]) => pkg);
+  const missing = wanted.filter((dist) => !have.has(dist));
   if (!missing.length) return core.info('Every test tool needed is installed.');
   await installIntoVenv(python, missing, env);
 }

@@ -12,10 +12,17 @@ export function writeSupportModules(dir: string): void {
   fs.writeFileSync(path.join(dir, `${PYTEST_PLUGIN_MODULE}.py`), PYTEST_PLUGIN_SOURCE);
 }
 
-/** Which of these modules the venv's python can import. */
-export async function importable(python: string, modules: string[], env: Record<string, string>): Promise<Set<string>> {
-  const script = 'import importlib.util, sys\nfor m in sys.argv[1:]:\n    print(m if importlib.util.find_spec(m) else "")';
-  const { stdout } = await execTool(python, ['-c', script, ...modules], { env, silent: true, quiet: true });
+/** Which of these distributions (as pip names them) are installed in the venv. */
+export async function installed(python: string, dists: string[], env: Record<string, string>): Promise<Set<string>> {
+  const script = [
+    'import importlib.metadata as md, sys',
+    'for d in sys.argv[1:]:',
+    '    try:',
+    '        md.distribution(d); print(d)',
+    '    except md.PackageNotFoundError:',
+    '        pass',
+  ].join('\n');
+  const { stdout } = await execTool(python, ['-c', script, ...dists], { env, silent: true, quiet: true });
   return new Set(
     stdout
       .split('\n')
@@ -32,7 +39,7 @@ export async function importable(python: string, modules: string[], env: Record<
 export async function installIntoVenv(python: string, packages: string[], env: Record<string, string>): Promise<void> {
   if (!packages.length) return;
   core.info(`Installing into the project's environment: ${packages.join(' ')}`);
-  const hasPip = (await importable(python, ['pip'], env)).has('pip');
+  const hasPip = (await installed(python, ['pip'], env)).has('pip');
   if (hasPip) {
     await execTool(python, ['-m', 'pip', 'install', '--disable-pip-version-check', '-q', ...packages], {
       env,

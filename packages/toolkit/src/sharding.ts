@@ -3,8 +3,9 @@ import { createHash } from 'node:crypto';
 /**
  * Splitting a test suite across `total` shards so they finish close together. With recorded
  * durations: greedy longest-first onto the least-loaded shard (LPT, within 4/3 of optimal); a
- * test with no record is assumed to take the average. With no durations at all: a stable hash
- * of the test id, so every shard of a matrix computes the same split on its own. Either way
+ * test with no record is assumed to take the average. With no durations at all: ids ordered by
+ * a stable hash and dealt in turn (equal counts), so every shard of a matrix computes the same
+ * split on its own. Either way
  * every test lands in exactly one shard, and the split depends only on the ids and timings
  * (never on their order), so all shards agree.
  */
@@ -39,9 +40,12 @@ export function planShards(ids: readonly string[], timings: Timings, total: numb
   return { shards, estimates: load, method: 'timings', unknown: unique.length - known.length };
 }
 
+/** Ids ordered by a stable hash, then dealt round-robin: shards differ by at most one test. */
 function hashSplit(ids: string[], total: number): ShardPlan {
   const shards: string[][] = Array.from({ length: total }, () => []);
-  for (const id of ids) shards[stableHash(id) % total]!.push(id);
+  const order = ids.map((id) => ({ id, h: stableHash(id) })).sort((a, b) => a.h - b.h || (a.id < b.id ? -1 : 1));
+  order.forEach(({ id }, i) => shards[i % total]!.push(id));
+  for (const shard of shards) shard.sort();
   return { shards, estimates: shards.map((s) => s.length), method: 'hash', unknown: ids.length };
 }
 

@@ -83,13 +83,13 @@ describe('testArgv', () => {
       ['manage.py', 'test', '--noinput', '--testrunner', 'slipway_django_runner.SlipwayRunner'],
     ],
     [
-      { runner: 'django', parallel: 2, coverage: true, args: ['--tag', 'fast'] },
+      { runner: 'django', parallel: 2, coverage: true, coverageRc: '/t/rc', args: ['--tag', 'fast'] },
       [
         '-m',
         'coverage',
         'run',
         '--parallel-mode',
-        '--concurrency=multiprocessing',
+        '--rcfile=/t/rc',
         'manage.py',
         'test',
         '--noinput',

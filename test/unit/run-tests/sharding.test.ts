@@ -11,6 +11,8 @@ describe('planShards', () => {
     const all = plan.shards.flat();
     expect(all.sort()).toEqual([...ids].sort());
     expect(new Set(all).size).toBe(ids.length);
+    const sizes = plan.shards.map((s) => s.length);
+    expect(Math.max(...sizes) - Math.min(...sizes)).toBeLessThanOrEqual(1);
   });
 
   it('is the same whatever order the ids and timings come in', () => {
