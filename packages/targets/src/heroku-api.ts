@@ -56,12 +56,21 @@ export class HerokuApi {
     return this.call('GET', this.appPath, `read app ${this.app}`);
   }
 
-  /** The newest release (Range header as the Heroku CLI sends it: newest first, one item). */
-  async latestRelease(): Promise<HerokuRelease | undefined> {
-    const list = await this.call<HerokuRelease[]>('GET', `${this.appPath}/releases`, 'list releases', undefined, {
-      Range: 'version ..; max=1, order=desc',
+  /** The newest releases, newest first (Range header as the Heroku CLI sends it). */
+  recentReleases(max = 10): Promise<HerokuRelease[]> {
+    return this.call<HerokuRelease[]>('GET', `${this.appPath}/releases`, 'list releases', undefined, {
+      Range: `version ..; max=${max}, order=desc`,
     });
-    return list[0];
+  }
+
+  async latestRelease(): Promise<HerokuRelease | undefined> {
+    return (await this.recentReleases(1))[0];
+  }
+
+  /** The release serving now (`current`), which a failed or pending newer one does not replace. */
+  async currentRelease(): Promise<HerokuRelease | undefined> {
+    const recent = await this.recentReleases(10);
+    return recent.find((r) => r.current) ?? recent.find((r) => r.status === 'succeeded');
   }
 
   getRelease(id: string): Promise<HerokuRelease> {

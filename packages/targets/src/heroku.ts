@@ -66,13 +66,13 @@ export class HerokuProvider implements Provider {
   }
 
   async currentRelease(): Promise<string | undefined> {
-    const latest = await this.api.latestRelease();
-    return latest?.id;
+    return (await this.api.currentRelease())?.id;
   }
 
   async deploy(ctx: DeployContext): Promise<DeployResult> {
     const app = await this.api.getApp();
-    const before = await this.api.latestRelease();
+    const before = await this.api.currentRelease();
+    const newest = await this.api.latestRelease();
     ctx.log(`Heroku app ${app.name}: release v${before?.version ?? 0} serves now.`);
 
     const imageId = await this.pushImage(ctx);
@@ -81,7 +81,7 @@ export class HerokuProvider implements Provider {
       ctx.log(`Set ${ctx.env.size} config var(s): ${[...ctx.env.keys()].join(', ')}.`);
     }
     await this.api.releaseImage(this.s.processType, imageId);
-    const created = await this.newestAfter(before);
+    const created = await this.newestAfter(newest);
     ctx.log(`Release v${created.version} created (${created.description}).`);
     const release = await this.waitForRelease(created, ctx.log);
     const url = app.web_url ?? `https://${this.s.app}.herokuapp.com/`;

@@ -63,7 +63,7 @@ describe('heroku provider against the Platform API stand-in', () => {
       expect(r.headers.authorization).toBe(`Bearer ${KEY}`);
       expect(r.headers.accept).toMatch(/^application\/vnd\.heroku\+json; version=3/);
     }
-    expect(stub.server.find('GET', '/apps/shop-prod/releases')[0]!.headers.range).toBe('version ..; max=1, order=desc');
+    expect(stub.server.find('GET', '/apps/shop-prod/releases').map((r) => r.headers.range)).toContain('version ..; max=1, order=desc');
     const [config] = stub.server.find('PATCH', '/apps/shop-prod/config-vars');
     expect(config!.headers['content-type']).toBe('application/json');
     expect(config!.json).toEqual({ DJANGO_SETTINGS_MODULE: 'shop.settings', SECRET_KEY: 's3cr3t-value' });
@@ -102,6 +102,18 @@ describe('heroku provider against the Platform API stand-in', () => {
     expect(rollback!.headers['content-type']).toBe('application/json');
     expect(stub.current.image).toBe(before.image);
     expect(stub.current.description).toBe(`Rollback to v${before.version}`);
+  });
+
+  it('after a failed release, the next rollback goes to the release that serves, not the failed one', async () => {
+    await new TestProvider(settings, BAD_IMAGE).deploy(deployContext()).catch(() => undefined);
+    const serving = stub.current;
+    expect(stub.releases.at(-1)!.status).toBe('failed');
+    stub.opts.unhealthyImages = [NEW_IMAGE];
+    await new TestProvider(settings, NEW_IMAGE)
+      .deploy(deployContext({ health: { path: '/healthz', expectedStatus: 200, timeoutMs: 1000 } }))
+      .catch(() => undefined);
+    expect(stub.server.find('POST', '/apps/shop-prod/releases').at(-1)!.json).toEqual({ release: serving.id });
+    expect(stub.current.image).toBe(serving.image);
   });
 
   it('activate() rolls back to a recorded release and reports the new one', async () => {
