@@ -25,8 +25,13 @@ function py(job: Job, code: string): string {
 describe('setup-django on the example app (requirements.txt)', () => {
   it('resolves Python from .python-version, installs with uv, and a later step sees the venv', async () => {
     const ws = copyProject('example');
-    const job = newJob(ws);
+    // A fresh tool cache: uv is fetched as a wheel from the index (the host's CA bundle passed on
+    // as a runner behind a TLS-inspecting proxy would have it).
+    const ca = process.env.NODE_EXTRA_CA_CERTS;
+    const job = new Job({ workspace: ws, env: { ...ENV, ...(ca ? { NODE_EXTRA_CA_CERTS: ca } : {}) } });
     const step = await job.run('setup-django', { cache: 'false' });
+    expect(step.log).toMatch(/Fetched uv-0\.13\.9-py3-none-\S+\.whl \(sha256 [0-9a-f]{12}…\)/);
+    expect(fs.existsSync(path.join(job.toolCache, 'slipway', 'uv', '0.13.9', 'bin', 'uv'))).toBe(true);
     expect(step.failure).toBeUndefined();
     expect(step.exitCode).toBe(0);
     const venv = path.join(ws, '.venv');
