@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { CommandError, UserError } from './errors';
 import { execTool, type ExecResult } from './exec';
@@ -71,6 +72,8 @@ export interface RemoteOptions {
 /** The files one SSH session needs; removed by `close()`. */
 export class SshClient {
   private readonly dir: string;
+  /** Control sockets need a short path (sun_path is 108 bytes): not under RUNNER_TEMP. */
+  private readonly controlDir: string;
   private readonly keyFile: string;
   private readonly knownHostsFile: string;
   private readonly masters = new Set<string>();
@@ -79,6 +82,8 @@ export class SshClient {
     fs.mkdirSync(runnerTemp(), { recursive: true });
     this.dir = fs.mkdtempSync(path.join(runnerTemp(), 'slipway-ssh-'));
     fs.chmodSync(this.dir, 0o700);
+    this.controlDir = fs.mkdtempSync(path.join(os.tmpdir().length > 20 ? '/tmp' : os.tmpdir(), 'swcm-'));
+    fs.chmodSync(this.controlDir, 0o700);
     this.keyFile = path.join(this.dir, 'id');
     this.knownHostsFile = path.join(this.dir, 'known_hosts');
     // OpenSSH refuses a key without its trailing newline or with CRLFs.
@@ -119,7 +124,7 @@ export class SshClient {
       '-o',
       'ControlMaster=auto',
       '-o',
-      `ControlPath=${path.join(this.dir, 'cm-%C')}`,
+      `ControlPath=${path.join(this.controlDir, '%C')}`,
       '-o',
       'ControlPersist=120',
       '-p',
@@ -217,6 +222,7 @@ export class SshClient {
     }
     this.masters.clear();
     fs.rmSync(this.dir, { recursive: true, force: true });
+    fs.rmSync(this.controlDir, { recursive: true, force: true });
   }
 }
 
