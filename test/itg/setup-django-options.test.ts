@@ -3,22 +3,37 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { copyProject, Job } from '../harness/job';
 import { TEST_CACHE } from '../harness/python-env';
 
 const TOOL_CACHE = path.join(TEST_CACHE, 'setup-django-toolcache');
+
+// Scratch checkouts and job folders hold venvs (tens of MB each): removed after the file.
+const scratch: string[] = [];
+afterAll(() => {
+  for (const dir of scratch.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+});
+function project(source: string): string {
+  const dir = copyProject(source);
+  scratch.push(dir);
+  return dir;
+}
+function track(job: Job): Job {
+  scratch.push(path.dirname(job.home));
+  return job;
+}
 // uv's download cache shared by these tests (jobs get a fresh HOME each).
 const ENV = { UV_PYTHON_DOWNLOADS: 'never', UV_CACHE_DIR: path.join(TEST_CACHE, 'setup-django-uv-cache') };
 
 function newJob(workspace: string): Job {
   fs.mkdirSync(TOOL_CACHE, { recursive: true });
-  return new Job({ workspace, env: ENV, toolCache: TOOL_CACHE });
+  return track(new Job({ workspace, env: ENV, toolCache: TOOL_CACHE }));
 }
 
 describe('setup-django options', () => {
   it('env-file: exported, secrets masked (secret-keys and names), SECRET_KEY from the file kept', async () => {
-    const ws = copyProject('example');
+    const ws = project('example');
     fs.writeFileSync(
       path.join(ws, 'ci.env'),
       [
@@ -49,7 +64,7 @@ describe('setup-django options', () => {
   });
 
   it('check: deploy turns each warning into an annotation; check errors fail the step naming the first', async () => {
-    const ws = copyProject('example');
+    const ws = project('example');
     fs.writeFileSync(path.join(ws, 'ci.env'), 'DJANGO_SECURE_HSTS_SECONDS=0\nDJANGO_SECURE_SSL_REDIRECT=false\n');
     const job = newJob(ws);
     const step = await job.run('setup-django', { cache: 'false', 'env-file': 'ci.env', check: 'deploy' });
@@ -61,7 +76,7 @@ describe('setup-django options', () => {
     // The throwaway SECRET_KEY is long and random enough for Django's own deploy check.
     expect(titles).not.toContain('manage.py check security.W009');
 
-    const broken = newJob(copyProject('test/fixtures/setup-django-check-error'));
+    const broken = newJob(project('test/fixtures/setup-django-check-error'));
     const failed = await broken.run('setup-django', { cache: 'false', check: 'true' });
     expect(failed.exitCode).toBe(1);
     expect(failed.failure).toMatch(/^setup-django failed: `manage\.py check` found 1 error\(s\); first: fields\.E130 /);
@@ -79,7 +94,7 @@ describe('setup-django options', () => {
     // 503 until 3 s in: the step must keep waiting, then pass.
     const ready = setTimeout(() => server.removeAllListeners('request').on('request', (_q, res) => res.writeHead(200).end('ok')), 3000);
     try {
-      const job = newJob(copyProject('example'));
+      const job = newJob(project('example'));
       const step = await job.run('setup-django', {
         cache: 'false',
         'wait-for': `postgres://postgres@127.0.0.1:5432/postgres\nmysql://root@127.0.0.1:3306\nredis://127.0.0.1:6379\nhttp://127.0.0.1:${port}/healthz`,
@@ -94,7 +109,7 @@ describe('setup-django options', () => {
   });
 
   it('settings that fail to import: Django’s own first error line, nothing left active', async () => {
-    const ws = copyProject('example');
+    const ws = project('example');
     fs.writeFileSync(path.join(ws, 'ci.env'), 'DJANGO_DEBUG=maybe\n');
     const job = newJob(ws);
     const step = await job.run('setup-django', { cache: 'false', 'env-file': 'ci.env' });
@@ -109,7 +124,7 @@ describe('setup-django options', () => {
   });
 
   it('a venv from the run is usable by the project tests (example app, python on PATH)', async () => {
-    const job = newJob(copyProject('example'));
+    const job = newJob(project('example'));
     const step = await job.run('setup-django', { cache: 'false' });
     expect(step.failure).toBeUndefined();
     const env = { ...process.env, ...job.env, PATH: [...[...job.path].reverse(), process.env.PATH].join(path.delimiter) };

@@ -115,12 +115,17 @@ export async function main(): Promise<void> {
     if (restored.matchedKey) {
       usable = await phases.phase('Verifying the virtualenv', async () => {
         const origin = readOrigin(venv);
-        if (!isVenv(venv) || !origin || origin.pythonVersion !== interpreter.version) {
+        // Same Python version (the key says so) but possibly another interpreter path or checkout:
+        // relocate first, then check that the interpreter link resolves.
+        const changed =
+          origin?.pythonVersion === interpreter.version
+            ? relocateVenv(venv, { venv, root, python: interpreter.path, pythonVersion: interpreter.version })
+            : [];
+        if (!origin || origin.pythonVersion !== interpreter.version || !isVenv(venv)) {
           core.info('The restored virtualenv does not match this Python: building a fresh one.');
           fs.rmSync(venv, { recursive: true, force: true });
           return false;
         }
-        const changed = relocateVenv(venv, { venv, root, python: interpreter.path, pythonVersion: interpreter.version });
         if (changed.length) core.info(`Relocated ${changed.length} files from ${origin.venv}`);
         return true;
       });

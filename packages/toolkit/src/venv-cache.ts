@@ -125,11 +125,15 @@ export function relocateVenv(venv: string, here: VenvOrigin): string[] {
   const changed: string[] = [];
   const bin = path.join(venv, 'bin');
   if (was.python !== here.python) {
+    // Links into the old interpreter's bin/ (python -> …/bin/python3.12) go to the same name in the new one.
+    const oldBin = path.dirname(was.python);
     for (const name of fs.readdirSync(bin)) {
       const file = path.join(bin, name);
-      if (fs.lstatSync(file).isSymbolicLink() && fs.readlinkSync(file) === was.python) {
+      if (!fs.lstatSync(file).isSymbolicLink()) continue;
+      const target = fs.readlinkSync(file);
+      if (target === was.python || path.dirname(target) === oldBin) {
         fs.rmSync(file);
-        fs.symlinkSync(here.python, file);
+        fs.symlinkSync(target === was.python ? here.python : path.join(path.dirname(here.python), path.basename(target)), file);
         changed.push(file);
       }
     }
