@@ -49,7 +49,9 @@ export async function withHeldLock<T>(lock: LockProcess, fn: () => Promise<T>): 
     return await fn();
   } finally {
     child.stdin.end();
-    const code = await Promise.race([exited, new Promise<number>((r) => setTimeout(() => r(-1), 10_000))]);
+    let timer: NodeJS.Timeout | undefined;
+    const code = await Promise.race([exited, new Promise<number>((r) => (timer = setTimeout(() => r(-1), 10_000)))]);
+    clearTimeout(timer);
     if (code === -1) child.kill('SIGKILL');
     core.info('Lock released.');
   }
