@@ -60,7 +60,7 @@ export function annotateFailures(failures: TestResult[], opts: { projectDir: str
   );
   for (const { r, file, line } of located.slice(0, MAX_ANNOTATIONS)) {
     const title = `${r.outcome === 'error' ? 'Error' : 'Failed'}: ${r.id}`;
-    annotate('error', `${firstLine(r.message) || r.outcome}\n${shortTraceback(r.details, 6)}`.trim(), { file, line, title });
+    annotate('error', shortTraceback(r.details, 6) || firstLine(r.message) || r.outcome, { file, line, title });
   }
   if (located.length > MAX_ANNOTATIONS) {
     annotate('notice', `${located.length - MAX_ANNOTATIONS} more failed tests are listed in the job summary.`);

@@ -21,7 +21,7 @@ import unittest
 import xml.etree.ElementTree as ET
 
 from django.conf import settings
-from django.test.runner import DiscoverRunner
+from django.test.runner import DiscoverRunner, ParallelTestSuite, RemoteTestResult, RemoteTestRunner
 from django.test.utils import get_runner, iter_test_cases
 
 
@@ -154,7 +154,37 @@ def _write_junit(path, records):
     os.replace(tmp, path)
 
 
-class SlipwayRunner(_base_runner()):
+class _RemoteResult(RemoteTestResult):
+    # Python 3.12 reports a skipped test without startTest; Django's workers then send the skip
+    # under the previous test's index, so the parent would mark the wrong test skipped and lose
+    # the skipped one. Starting (and stopping) the test around such a skip keeps them in step.
+    def startTest(self, test):
+        self._slipway_current = test.id()
+        super().startTest(test)
+
+    def addSkip(self, test, reason):
+        if getattr(self, "_slipway_current", None) == test.id():
+            return super().addSkip(test, reason)
+        self.startTest(test)
+        super().addSkip(test, reason)
+        self.stopTest(test)
+
+
+class _RemoteRunner(RemoteTestRunner):
+    resultclass = _RemoteResult
+
+
+class _ParallelSuite(ParallelTestSuite):
+    runner_class = _RemoteRunner
+
+
+_Base = _base_runner()
+
+
+class SlipwayRunner(_Base):
+    if _Base.parallel_test_suite is ParallelTestSuite:
+        parallel_test_suite = _ParallelSuite
+
     def get_resultclass(self):
         base = super().get_resultclass() or unittest.TextTestResult
         return type("SlipwayResult", (_Recorder, base), {})
