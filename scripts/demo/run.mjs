@@ -84,13 +84,7 @@ function cleanup() {
       }
     }
   }
-  const images = run(
-    'docker',
-    ['images', '--format', '{{.Repository}}:{{.Tag}}', `${services.SLIPWAY_TEST_REGISTRY ?? '127.0.0.1:5000'}/slipway-demo/shop`],
-    denv,
-  );
-  const tags = (images.stdout ?? '').split('\n').filter(Boolean);
-  if (images.status === 0 && tags.length) run('docker', ['rmi', '-f', ...tags], denv);
+  // The demo's images stay: they are the build cache that makes the next run fast.
   fs.rmSync(STATE, { recursive: true, force: true });
 }
 
@@ -212,7 +206,8 @@ async function main() {
       'proxy-address': '127.0.0.1',
       'remote-dir': HOST_DIR,
       'setup-host': 'true',
-      env: `DJANGO_SECRET_KEY=${SECRET}\nDJANGO_SECURE_SSL_REDIRECT=false\nDJANGO_ALLOWED_HOSTS=127.0.0.1,localhost\nDEMO_RELEASE=${release}`,
+      // The container's own SQLite file, where the app may write (not the image's /app).
+      env: `DJANGO_SECRET_KEY=${SECRET}\nDATABASE_URL=sqlite:////tmp/demo.sqlite3\nDJANGO_SECURE_SSL_REDIRECT=false\nDJANGO_ALLOWED_HOSTS=127.0.0.1,localhost\nDEMO_RELEASE=${release}`,
       'health-timeout': '60s',
     });
     if (!image) {
