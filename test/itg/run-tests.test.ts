@@ -216,3 +216,18 @@ describe('bad input and empty suites', () => {
     expect(step.failure).toMatch(/^run-tests failed: No tests found \(django, args: -k no_such_test\)/);
   });
 });
+
+describe('coverage under pytest', () => {
+  it('installs pytest-cov, combines the xdist workers and reports the total', async () => {
+    execFileSync(path.join(venv, 'bin', 'python'), ['-m', 'pip', 'uninstall', '-y', '-q', 'pytest-cov'], { stdio: 'ignore' });
+    const j = job('test/fixtures/pytest-project', venv, 'mysite.settings');
+    const step = await j.run('run-tests', { parallel: '2', coverage: 'true', 'coverage-fail-under': '50' });
+    expect(step.failure).toBeUndefined();
+    expect(step.log).toMatch(/Installing into the project's environment: pytest-cov/);
+    expect(Number(step.outputs.coverage)).toBeGreaterThan(50);
+    const xml = fs.readFileSync(step.outputs['coverage-path']!, 'utf8');
+    // The view's body runs only inside the xdist workers.
+    const views = /filename="inventory\/views.py"[\s\S]*?<\/class>/.exec(xml)?.[0] ?? '';
+    expect(views).toMatch(/<line number="7" hits="[1-9]/);
+  });
+});

@@ -40,8 +40,9 @@ export async function main(): Promise<void> {
   };
   const checkEnv: CheckEnv = { python, projectDir, workspace, settingsModule: env.DJANGO_SETTINGS_MODULE!, env };
 
-  const runner: Runner = inputs.runner === 'auto' ? detectRunner(projectDir, workspace).runner : inputs.runner;
-  core.info(`Test runner: ${runner}${inputs.runner === 'auto' ? ` (${detectRunner(projectDir, workspace).reason})` : ''}`);
+  const detected = inputs.runner === 'auto' ? detectRunner(projectDir, workspace) : { runner: inputs.runner, reason: 'the `runner` input' };
+  const runner: Runner = detected.runner;
+  core.info(`Test runner: ${runner} (${detected.reason})`);
 
   await phases.phase('Preparing the environment', () => prepareVenv(python, runner, inputs, env));
 
