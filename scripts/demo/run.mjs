@@ -176,7 +176,7 @@ async function main() {
     const fix =
       'start them with `bash scripts/test-env/up.sh docker base-image registry sshd haproxy` (root; installs Debian packages), or run `npm run demo -- --with-services`.';
     if (missing.length) {
-      skip('build-image', `no ${missing.join(', ')}: ${fix}`);
+      skip('build-image', `missing ${missing.join(', ')}: ${fix}`);
     } else {
       const built = await step(job, 'build-image', 'build-image', {
         image: `${services.SLIPWAY_TEST_REGISTRY ?? '127.0.0.1:5000'}/slipway-demo/shop`,

@@ -78,6 +78,9 @@ describe('django-ci.yml under nektos/act', () => {
         ...process.env,
         PATH: [path.dirname(NODE24), process.env.PATH].join(path.delimiter),
         UV_PYTHON_DOWNLOADS: 'never',
+        // act keeps each run's workspace copy and tool cache under the user cache folder: in
+        // the test's own folder, they go when the test ends.
+        XDG_CACHE_HOME: path.join(tmp, 'xdg-cache'),
       },
     });
     const log = `${r.stdout}${r.stderr}`;
