@@ -163,7 +163,12 @@ function baseline(ws, pipCache) {
   return ms;
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
+const median = (xs) => {
+  const v = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(v.length / 2);
+  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+};
+const loadAtStart = os.loadavg()[0];
 const s = (ms) => `${(ms / 1000).toFixed(2)} s`;
 
 function phases(summary) {
@@ -236,13 +241,17 @@ for (const r of results) {
     `| ${r.name} | ${s(r.baseline)} | ${s(r.cold)} | ${(r.cold / r.baseline).toFixed(2)}× | ${s(r.post)} | ${s(r.warm)} | ${(r.warm / r.baseline).toFixed(2)}× |`,
   );
 }
+const phaseText = (p) =>
+  Object.entries(p)
+    .filter(([k]) => !/^(Python|Dependencies|Virtualenv|Cache|Django|manage.py|Settings module)$/.test(k))
+    .map(([k, v]) => `${k} ${v}`)
+    .join('; ');
 for (const r of results) {
-  console.log(
-    `\nwarm run phases, ${r.name}: ${Object.entries(r.warmPhases)
-      .filter(([k]) => !/^(Python|Dependencies|Virtualenv|Cache|Django|manage.py|Settings module)$/.test(k))
-      .map(([k, v]) => `${k} ${v}`)
-      .join('; ')}`,
-  );
+  console.log(`\n${r.name}, last cold run's phases: ${phaseText(r.coldPhases)}`);
+  console.log(`${r.name}, last warm run's phases: ${phaseText(r.warmPhases)}`);
   console.log(`all runs (ms): ${JSON.stringify(r.all, (_k, v) => (typeof v === 'number' ? Math.round(v) : v))}`);
 }
+console.log(
+  `\n1-minute load average: ${loadAtStart.toFixed(1)} at start, ${os.loadavg()[0].toFixed(1)} at end (${os.cpus().length} CPUs).`,
+);
 fs.rmSync(work, { recursive: true, force: true });
