@@ -15,6 +15,7 @@ import {
 } from '@slipway/toolkit/package-manager';
 import { isVenv, venvBin, venvPython } from '@slipway/toolkit/python';
 import { runnerTemp } from '@slipway/toolkit/runner';
+import { maskUrl } from '@slipway/toolkit/secrets';
 import { ensurePythonTool, ensureUv } from './tools';
 
 export interface InstallPlan {
@@ -47,7 +48,10 @@ export async function installDependencies(plan: InstallPlan): Promise<void> {
   const { project, installer, interpreter, venv } = plan;
   const needsUv = installer === 'uv' || project.kind === 'uv';
   const uv = needsUv ? await ensureUv(interpreter) : undefined;
-  const uvEnv = { ...uvIndexEnv(process.env, pipConfigTexts()), UV_PYTHON_DOWNLOADS: process.env.UV_PYTHON_DOWNLOADS ?? 'never' };
+  const indexEnv = uvIndexEnv(process.env, pipConfigTexts());
+  // A private index URL may carry credentials: hide them before any tool can print them.
+  for (const url of [indexEnv.UV_DEFAULT_INDEX, ...(indexEnv.UV_INDEX ?? '').split(' ')]) maskUrl(url);
+  const uvEnv = { ...indexEnv, UV_PYTHON_DOWNLOADS: process.env.UV_PYTHON_DOWNLOADS ?? 'never' };
   const python = venvPython(venv);
 
   if (!isVenv(venv)) {
