@@ -28,7 +28,22 @@ let env: Record<string, string> = {};
 afterAll(() => cleanupHost(APP, remoteDir, env));
 
 function ssh(keyFile: string, knownHosts: string, port: string, argv: string[]): string {
-  return execFileSync('ssh', ['-F', '/dev/null', '-i', keyFile, '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', '-p', port, 'root@127.0.0.1', ...argv])
+  return execFileSync('ssh', [
+    '-F',
+    '/dev/null',
+    '-i',
+    keyFile,
+    '-o',
+    `UserKnownHostsFile=${knownHosts}`,
+    '-o',
+    'StrictHostKeyChecking=yes',
+    '-o',
+    'BatchMode=yes',
+    '-p',
+    port,
+    'root@127.0.0.1',
+    ...argv,
+  ])
     .toString()
     .trim();
 }
@@ -48,15 +63,17 @@ async function waitHealthy(url: string): Promise<void> {
   while ((await get(url)) !== 200) await new Promise((r) => setTimeout(r, 100));
 }
 
-/** Polls every 20 ms; returns the longest stretch without a 200. */
+/** Polls every 20 ms; returns the longest time between two 200s (poll interval and latency included). */
 function prober(url: string): { stop: () => Promise<number> } {
   let running = true;
   let lastOk = Date.now();
   let worst = 0;
   const loop = (async () => {
     while (running) {
-      if ((await get(url)) === 200) lastOk = Date.now();
-      worst = Math.max(worst, Date.now() - lastOk);
+      const ok = (await get(url)) === 200;
+      const now = Date.now();
+      worst = Math.max(worst, now - lastOk);
+      if (ok) lastOk = now;
       await new Promise((r) => setTimeout(r, 20));
     }
   })();
@@ -105,7 +122,20 @@ it('ssh provider', async () => {
 
   // Baseline floor: docker run + first healthy answer, over the same SSH, same image.
   const t0 = Date.now();
-  ssh(keyFile, khFile, s.port, ['docker', 'run', '-d', '--name', `${APP}-floor`, '--network', 'host', '-e', `PORT=${APP_PORT + 9}`, '-e', 'DJANGO_SECRET_KEY=x', image.ref]);
+  ssh(keyFile, khFile, s.port, [
+    'docker',
+    'run',
+    '-d',
+    '--name',
+    `${APP}-floor`,
+    '--network',
+    'host',
+    '-e',
+    `PORT=${APP_PORT + 9}`,
+    '-e',
+    'DJANGO_SECRET_KEY=x',
+    image.ref,
+  ]);
   await waitHealthy(`http://127.0.0.1:${APP_PORT + 9}/healthz`);
   const floorMs = Date.now() - t0;
   ssh(keyFile, khFile, s.port, ['docker', 'rm', '-f', `${APP}-floor`]);
@@ -124,8 +154,19 @@ it('ssh provider', async () => {
     times.push(r.durationMs);
   }
   const l = await load.stop();
-  out(`deploy with image on host (${DEPLOYS} runs): ${times.map((t) => (t / 1000).toFixed(1)).join(', ')} s; median ${(times.sort((a, b) => a - b)[Math.floor(times.length / 2)]! / 1000).toFixed(1)} s`);
-  out(`failed requests during ${DEPLOYS} deploys: ${l.non2xx + l.socketErrors} of ${l.requests} (non-2xx ${l.non2xx}, socket errors ${l.socketErrors})`);
+  out(
+    `deploy with image on host (${DEPLOYS} runs): ${times.map((t) => (t / 1000).toFixed(1)).join(', ')} s; median ${(times.sort((a, b) => a - b)[Math.floor(times.length / 2)]! / 1000).toFixed(1)} s`,
+  );
+  out(
+    `failed requests during ${DEPLOYS} deploys: ${l.non2xx + l.socketErrors} of ${l.requests} (non-2xx ${l.non2xx}, socket errors ${l.socketErrors}: ${l.socketDetail})`,
+  );
+  out(
+    `  wrk: ${l.raw
+      .split('\n')
+      .filter((x) => /Latency|Req\/Sec|requests in/.test(x))
+      .map((x) => x.trim())
+      .join(' | ')}`,
+  );
 
   // Baseline: naive switch (stop the serving container, start the new one on the same port).
   const cur = JSON.parse(fs.readFileSync(path.join(remoteDir, APP, 'current'), 'utf8')) as { container: string; slot: string };
@@ -133,10 +174,27 @@ it('ssh provider', async () => {
   const naiveLoad = startLoad(front, 900);
   await new Promise((r) => setTimeout(r, 1000));
   ssh(keyFile, khFile, s.port, ['docker', 'stop', '--time', '30', cur.container]);
-  ssh(keyFile, khFile, s.port, ['docker', 'run', '-d', '--name', `${APP}-naive`, '--network', 'host', '-e', `PORT=${port}`, '-e', 'DJANGO_SECRET_KEY=x', '-e', 'DJANGO_SECURE_SSL_REDIRECT=false', image.ref]);
+  ssh(keyFile, khFile, s.port, [
+    'docker',
+    'run',
+    '-d',
+    '--name',
+    `${APP}-naive`,
+    '--network',
+    'host',
+    '-e',
+    `PORT=${port}`,
+    '-e',
+    'DJANGO_SECRET_KEY=x',
+    '-e',
+    'DJANGO_SECURE_SSL_REDIRECT=false',
+    image.ref,
+  ]);
   await waitHealthy(`http://127.0.0.1:${port}/healthz`);
   const n = await naiveLoad.stop();
-  out(`baseline naive stop/start under the same load: ${n.non2xx + n.socketErrors} failed of ${n.requests} (non-2xx ${n.non2xx}, socket errors ${n.socketErrors})`);
+  out(
+    `baseline naive stop/start under the same load: ${n.non2xx + n.socketErrors} failed of ${n.requests} (non-2xx ${n.non2xx}, socket errors ${n.socketErrors}: ${n.socketDetail})`,
+  );
   ssh(keyFile, khFile, s.port, ['docker', 'rm', '-f', `${APP}-naive`]);
   ssh(keyFile, khFile, s.port, ['docker', 'start', cur.container]);
   await waitHealthy(`http://127.0.0.1:${port}/healthz`);
@@ -144,12 +202,19 @@ it('ssh provider', async () => {
   // 3: a health check that never passes.
   const probe = prober(front);
   const failLoad = startLoad(front, 900);
-  const failed = await job.run('deploy', inputs({ env: 'DJANGO_SECRET_KEY=x\nDATABASE_URL=postgres://nobody@127.0.0.1:1/none', 'health-timeout': '5s' }));
+  const failed = await job.run(
+    'deploy',
+    inputs({ env: 'DJANGO_SECRET_KEY=x\nDATABASE_URL=postgres://nobody@127.0.0.1:1/none', 'health-timeout': '5s' }),
+  );
   const fl = await failLoad.stop();
   const gap = await probe.stop();
   const failLine = failed.log.split('\n').find((x) => /health FAILED/.test(x));
-  out(`failing deploy: exit ${failed.exitCode}; longest gap without a 200 from the frontend: ${gap} ms (prober every 20 ms); failed requests ${fl.non2xx + fl.socketErrors} of ${fl.requests}`);
-  out(`  the old release never stopped serving; step ended ${(failed.durationMs / 1000).toFixed(1)} s after start (${failLine?.trim() ?? 'no health line'})`);
+  out(
+    `failing deploy: exit ${failed.exitCode}; longest gap without a 200 from the frontend: ${gap} ms (prober every 20 ms); failed requests ${fl.non2xx + fl.socketErrors} of ${fl.requests}`,
+  );
+  out(
+    `  the old release never stopped serving; step ended ${(failed.durationMs / 1000).toFixed(1)} s after start (${failLine?.trim() ?? 'no health line'})`,
+  );
   fs.rmSync(dir, { recursive: true, force: true });
   fs.writeFileSync(path.join(os.tmpdir(), 'slipway-bench-deploy.txt'), `${lines.join('\n')}\n`);
 });

@@ -190,13 +190,14 @@ describe('deploy (ssh provider)', () => {
     }
   });
 
-  it('refuses a second deploy while the lock is held, changing nothing', async () => {
+  it('refuses a second deploy while the lock is held, changing nothing (connected through a jump host)', async () => {
     const before = current();
     fs.mkdirSync(path.join(remoteDir, APP, 'lock'));
     fs.writeFileSync(path.join(remoteDir, APP, 'lock', 'owner'), 'someone run 42\n');
     try {
       const job = new Job({ workspace });
-      const { result, load } = await deployUnderLoad(job);
+      // The jump host is the same sshd: the connection goes ssh -W through it, pinned by the same known_hosts.
+      const { result, load } = await deployUnderLoad(job, { 'ssh-jump-host': `root@127.0.0.1:${ssh.port}` });
       expect(result.failure).toMatch(/Another deploy holds the lock on root@127\.0\.0\.1:\d+ \(someone run 42\); nothing was changed/);
       expectNoFailures(load);
       expect(current()).toEqual(before);
@@ -227,6 +228,13 @@ describe('deploy (ssh provider)', () => {
     expectNoFailures(load);
     expect(current()).toEqual(before);
     expect(fs.existsSync(path.join(remoteDir, APP, 'lock'))).toBe(false);
+  });
+
+  it('a host without the proxy set up is a clear error naming setup-host', async () => {
+    const job = new Job({ workspace });
+    const result = await job.run('deploy', inputs({ 'app-name': 'shopitg-nosetup' }));
+    expect(result.failure).toMatch(/HAProxy is not set up on root@127\.0\.0\.1:\d+ .*deploy once with `setup-host: true`/);
+    expect(fs.existsSync(path.join(remoteDir, 'shopitg-nosetup', 'lock'))).toBe(false);
   });
 
   it('bad input fails before touching anything', async () => {

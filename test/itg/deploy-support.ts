@@ -99,23 +99,9 @@ export function buildDeployImage(env: Record<string, string>): { ref: string; ta
   return { ref, tag, repo };
 }
 
-/**
- * ensureServices for the deploy tests. While scripts/test-env/env.sh (written by another helper)
- * is not there yet, up.sh has still started everything; the defaults below are its locations.
- */
+/** The services every deploy test and the bench need. */
 export function deployServices(): Record<string, string> {
-  try {
-    return ensureServices(['docker', 'base-image', 'registry', 'sshd', 'haproxy', 'load']);
-  } catch (error) {
-    if (fs.existsSync(path.join(REPO_ROOT, 'scripts', 'test-env', 'env.sh'))) throw error;
-    return {
-      DOCKER_HOST: 'unix:///var/run/docker.sock',
-      SLIPWAY_TEST_SSH_KEY: '/var/lib/slipway-test/ssh/user_key',
-      SLIPWAY_TEST_SSH_KNOWN_HOSTS: '/var/lib/slipway-test/ssh/known_hosts',
-      SLIPWAY_TEST_SSH_PORT: '2222',
-      SLIPWAY_TEST_REGISTRY: '127.0.0.1:5000',
-    };
-  }
+  return ensureServices(['docker', 'base-image', 'registry', 'sshd', 'haproxy', 'load']);
 }
 
 /** A value that is either a file path or the content itself. */
@@ -137,6 +123,8 @@ export interface LoadResult {
   requests: number;
   non2xx: number;
   socketErrors: number;
+  /** wrk's own breakdown: connect, read, write, timeout. */
+  socketDetail: string;
   durationSec: number;
   raw: string;
 }
@@ -170,7 +158,8 @@ export function parseWrk(out: string, durationSec: number): LoadResult {
   const se = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
   const socketErrors = se ? se.slice(1, 5).reduce((a, b) => a + Number(b), 0) : 0;
   if (!Number.isFinite(requests)) throw new Error(`wrk printed no totals:\n${out}`);
-  return { requests, non2xx, socketErrors, durationSec, raw: out };
+  const socketDetail = se ? `connect ${se[1]}, read ${se[2]}, write ${se[3]}, timeout ${se[4]}` : 'none';
+  return { requests, non2xx, socketErrors, socketDetail, durationSec, raw: out };
 }
 
 /** Removes what deploys of `app` left on the loopback host: containers, haproxy, remote dir. */
