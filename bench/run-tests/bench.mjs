@@ -35,7 +35,11 @@ async function run(inputs) {
   if (step.exitCode !== 0) throw new Error(`run-tests failed: ${step.failure}\n${step.log.slice(-3000)}`);
   return { seconds: Number(step.outputs.duration), step };
 }
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+};
 const load = () =>
   os
     .loadavg()
