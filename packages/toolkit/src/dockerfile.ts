@@ -33,6 +33,10 @@ export interface DjangoProjectPlan {
   healthPath: string;
 }
 
+// Exit 0: the project collects static files; 3: it has no staticfiles app; else settings failed.
+const STATICFILES_PROBE =
+  "import sys, django; django.setup(); from django.conf import settings; sys.exit(0 if 'django.contrib.staticfiles' in settings.INSTALLED_APPS else 3)";
+
 export const SECRET_IDS = { env: 'index-env', ca: 'index-ca' } as const;
 export const UV_VERSION = '0.9.30';
 export const POETRY_VERSION = '2.1.4';
@@ -267,12 +271,13 @@ WORKDIR /src
 # Dependencies first, from the lockfile alone: this layer is reused until the lockfile changes.
 ${installSteps(plan).join('\n')}
 COPY . .
-# Static files at build time. The key exists for this command only: it is not in the image's
-# environment, and no setting reads it at run time.
-RUN ${cd}if python manage.py help collectstatic > /dev/null 2>&1; then \\
-      DJANGO_SECRET_KEY=collectstatic-build-only SECRET_KEY=collectstatic-build-only \\
-      python manage.py collectstatic --noinput; \\
-    fi
+# Static files at build time, when the project uses django.contrib.staticfiles. The key exists
+# for this command only: it is not in the image's environment.
+RUN ${cd}export DJANGO_SETTINGS_MODULE=${plan.settingsModule} DJANGO_SECRET_KEY=collectstatic-build-only SECRET_KEY=collectstatic-build-only \\
+ && python -c "${STATICFILES_PROBE}"; s=$?; \\
+    if [ $s -eq 0 ]; then python manage.py collectstatic --noinput; \\
+    elif [ $s -eq 3 ]; then echo "django.contrib.staticfiles is not installed: no collectstatic"; \\
+    else exit $s; fi
 
 FROM python:\${PYTHON_VERSION}-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \\
