@@ -200,7 +200,7 @@ describe('rollback (ssh provider, image only)', () => {
     expectNoFailures(load);
     expect(current()).toMatchObject({ releaseId: b });
     expect(records().find((r) => r.id === result.outputs['release-id'])).toMatchObject({
-      rollbackOf: expect.stringMatching(/./),
+      rollbackOf: records().find((r) => r.rollbackOf === b)!.id,
       image: v2,
       outcome: 'success',
     });

@@ -6,7 +6,7 @@ import { UserError } from '@slipway/toolkit/errors';
 import { getBoolean, getDotenv, getDuration, getInteger, getRequired, getString } from '@slipway/toolkit/inputs';
 import { checkEnvironmentName } from '@slipway/toolkit/releases';
 import { runnerTemp, workspaceDir } from '@slipway/toolkit/runner';
-import { looksSecret, maskSecret } from '@slipway/toolkit/secrets';
+import { looksSecret, maskSecret, maskUrl } from '@slipway/toolkit/secrets';
 import { readSentrySettings, type SentrySettings } from '@slipway/toolkit/sentry';
 import { DATABASE_MODES, parseTo, type DatabaseMode, type TargetSpec } from './target';
 
@@ -78,7 +78,8 @@ export function getInputs(): Inputs {
   }
   for (const [k, v] of getDotenv('env')) env.set(k, v);
   for (const [k, v] of env) {
-    if (looksSecret(k) || k === 'DATABASE_URL') maskSecret(v);
+    if (looksSecret(k)) maskSecret(v);
+    else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(v)) maskUrl(v);
   }
 
   const healthPath = getString('health-path') || '/healthz';
