@@ -69,7 +69,7 @@ afterAll(() => {
 });
 
 describe('rollback with the database (PostgreSQL, GitHub Deployments, Sentry)', () => {
-  const t = () => target('shoprbpg', 18590, 18510, pg.url(PG_DB));
+  const t = () => target('shoprbpg', 18690, 18610, pg.url(PG_DB));
   const gh = new GitHubApiStub(TOKEN);
   const sentry = new SentryStub({ token: SENTRY_TOKEN, org: 'acme', projects: ['shop'], repositories: ['acme/shop'] });
   let job: Job;
@@ -178,7 +178,7 @@ describe('rollback with the database (PostgreSQL, GitHub Deployments, Sentry)', 
 });
 
 describe('rollback with restore-backup (MariaDB, directory store)', () => {
-  const t = () => target('shoprbmy', 18595, 18520, maria.url(MY_DB));
+  const t = () => target('shoprbmy', 18695, 18620, maria.url(MY_DB));
 
   it('restores the backup recorded before the deploy; the summary states what was lost', async () => {
     maria.recreate(MY_DB);

@@ -13,8 +13,8 @@ import { buildDeployImage, cleanupHost, deployServices, sshInputs, startLoad, ty
 import { buildVariant, sh } from './rollback-support';
 
 const APP = 'shoprb';
-const PROXY_PORT = 18580;
-const APP_PORT = 18500;
+const PROXY_PORT = 18680;
+const APP_PORT = 18600;
 const FRONT = `http://127.0.0.1:${PROXY_PORT}/healthz`;
 const SHA1 = '1111111111111111111111111111111111111111';
 const SHA2 = '2222222222222222222222222222222222222222';
