@@ -223,7 +223,17 @@ async function main() {
         job,
         'rollback',
         'rollback',
-        { environment: 'demo', ...ssh, 'health-timeout': '60s' },
+        {
+          provider: 'ssh',
+          environment: 'demo',
+          ...ssh,
+          'app-name': APP,
+          'app-port': APP_PORT,
+          'proxy-port': PROXY_PORT,
+          'proxy-address': '127.0.0.1',
+          'remote-dir': HOST_DIR,
+          'health-timeout': '60s',
+        },
         { expectMissing: /not implemented/ },
       );
       const url = `http://127.0.0.1:${PROXY_PORT}/healthz`;

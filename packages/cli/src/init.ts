@@ -140,6 +140,7 @@ export function requiredSettings(stages: Stage[], provider: Provider): Setting[]
       add('variable', 'AWS_REGION', 'e.g. eu-west-1');
       add('variable', 'EB_APPLICATION', 'the Elastic Beanstalk application');
       add('variable', 'EB_ENVIRONMENT', 'the Elastic Beanstalk environment');
+      add('variable', 'EB_S3_BUCKET', 'the S3 bucket for application bundles');
       break;
     case 'cloud-run':
       add('variable', 'GCP_WORKLOAD_IDENTITY_PROVIDER', 'projects/N/locations/global/workloadIdentityPools/POOL/providers/PROVIDER');

@@ -190,6 +190,7 @@ function providerParts(provider: Provider): ProviderParts {
         target: `          aws-region: ${e('vars.AWS_REGION')}
           eb-application: ${e('vars.EB_APPLICATION')}
           eb-environment: ${e('vars.EB_ENVIRONMENT')}
+          eb-s3-bucket: ${e('vars.EB_S3_BUCKET')}
 `,
       };
     case 'cloud-run':
@@ -201,8 +202,9 @@ function providerParts(provider: Provider): ProviderParts {
           service_account: ${e('vars.GCP_SERVICE_ACCOUNT')}
 
 `,
-        target: `          app-name: ${e('vars.CLOUD_RUN_SERVICE')}
-          cloud-run-region: ${e('vars.GCP_REGION')}
+        // The project comes from the auth step (GOOGLE_CLOUD_PROJECT).
+        target: `          cloud-run-service: ${e('vars.CLOUD_RUN_SERVICE')}
+          gcp-region: ${e('vars.GCP_REGION')}
 `,
       };
   }
@@ -298,12 +300,6 @@ ${deployJob(p, 'staging', 'build')}
 ${deployJob(p, 'production', '[build, staging]')}`;
 }
 
-/** rollback has no Heroku inputs: the Heroku provider reads these from the environment. */
-const HEROKU_ROLLBACK_ENV = `        env:
-          HEROKU_API_KEY: ${e('secrets.HEROKU_API_KEY')}
-          HEROKU_APP: ${e('vars.HEROKU_APP')}
-`;
-
 export function renderRollback(p: Profile): string {
   const parts = providerParts(p.provider);
   return `# Slipway starter workflow: roll an environment back to an earlier release, by hand.
@@ -365,7 +361,8 @@ ${parts.auth}      - uses: ${THIRD_PARTY.dockerLogin}
           to: ${e('inputs.to')}
           database: ${e("inputs.database != 'auto' && inputs.database || ''")}
           dry-run: ${e('inputs.dry-run')}
-${p.provider === 'ssh' ? parts.target : ''}${p.provider === 'heroku' ? HEROKU_ROLLBACK_ENV : ''}`;
+          provider: ${p.provider}
+${parts.target}`;
 }
 
 export const WORKFLOW_FILES = {

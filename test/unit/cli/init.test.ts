@@ -86,7 +86,16 @@ describe('requiredSettings', () => {
     ['ssh', ['DATABASE_URL', 'DJANGO_SECRET_KEY', 'DJANGO_ALLOWED_HOSTS', 'DEPLOY_HOSTS', 'SSH_PRIVATE_KEY', 'SSH_KNOWN_HOSTS']],
     [
       'aws-eb',
-      ['DATABASE_URL', 'DJANGO_SECRET_KEY', 'DJANGO_ALLOWED_HOSTS', 'AWS_ROLE_ARN', 'AWS_REGION', 'EB_APPLICATION', 'EB_ENVIRONMENT'],
+      [
+        'DATABASE_URL',
+        'DJANGO_SECRET_KEY',
+        'DJANGO_ALLOWED_HOSTS',
+        'AWS_ROLE_ARN',
+        'AWS_REGION',
+        'EB_APPLICATION',
+        'EB_ENVIRONMENT',
+        'EB_S3_BUCKET',
+      ],
     ],
   ] as const)('%s', (provider, names) => {
     const settings = requiredSettings(['cd'], provider);
