@@ -45,7 +45,7 @@ function actBinary() {
 
 /** act's cache server lives while act runs a one-step workflow that waits for a stop file. */
 async function startCacheServer() {
-  const dir = path.join(work, 'act');
+  const dir = fs.mkdtempSync(path.join(work, 'act-'));
   fs.mkdirSync(path.join(dir, 'repo', '.github', 'workflows'), { recursive: true });
   fs.writeFileSync(
     path.join(dir, 'repo', '.github', 'workflows', 'serve.yml'),
@@ -177,7 +177,9 @@ function phases(summary) {
   return out;
 }
 
-const server = await startCacheServer();
+// A fresh cache server (empty store) per run: a cold run must not find the previous run's entry
+// through the restore key.
+let server;
 const results = [];
 try {
   const projects = [
@@ -201,15 +203,19 @@ try {
       const marker = `# run ${run}\n`;
       const ws1 = checkout(project, requirements);
       fs.appendFileSync(path.join(ws1, 'requirements.txt'), marker);
+      server = await startCacheServer();
       const job1 = newJob(server.url);
       const c = step(ws1, job1);
-      if (c.outputs['cache-hit'] !== 'false') throw new Error('cold run hit the cache');
+      if (c.outputs['cache-hit'] !== 'false' || /Restoring[^<]*<\/td><td>[^<]*<\/td><\/tr><tr><td>Verifying/.test(c.summary))
+        throw new Error('cold run restored something');
       cold.push(c.ms);
       coldPhases = phases(c.summary);
       post.push(step(ws1, job1, Object.fromEntries(Object.entries(c.state).map(([k, v]) => [`STATE_${k}`, v]))).ms);
       const ws2 = checkout(project, requirements);
       fs.appendFileSync(path.join(ws2, 'requirements.txt'), marker);
       const w = step(ws2, newJob(server.url));
+      await server.stop();
+      server = undefined;
       if (w.outputs['cache-hit'] !== 'true') throw new Error(`warm run missed the cache (${w.outputs['cache-key']})`);
       warm.push(w.ms);
       warmPhases = phases(w.summary);
@@ -226,7 +232,7 @@ try {
     });
   }
 } finally {
-  await server.stop();
+  await server?.stop();
 }
 
 console.log(
