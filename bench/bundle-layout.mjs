@@ -44,7 +44,10 @@ fs.mkdirSync(entriesDir, { recursive: true });
 try {
   for (const name of actions) {
     const entry = path.join(entriesDir, `${name}.ts`);
-    fs.writeFileSync(entry, `import { action } from '@slipway/${name}';\nimport { run } from '@slipway/toolkit/run';\nawait run(action);\n`);
+    fs.writeFileSync(
+      entry,
+      `import { action } from '@slipway/${name}';\nimport { run } from '@slipway/toolkit/run';\nawait run(action);\n`,
+    );
     execFileSync(process.execPath, [ncc, 'build', entry, '--out', path.join(separate, name), '--minify', '--target', 'es2023', '--quiet'], {
       cwd: root,
       stdio: 'inherit',
@@ -62,6 +65,10 @@ const rows = actions.map((name) => ({
 }));
 console.table(rows);
 const median = (xs) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-console.log(`shared bundle:   total dist ${Math.round(dirSize(shared) / 1024)} KiB, start-up to first error (median over actions) ${median(rows.map((r) => r.sharedMs)).toFixed(0)} ms`);
-console.log(`separate bundles: total dist ${Math.round(dirSize(separate) / 1024)} KiB, start-up to first error (median over actions) ${median(rows.map((r) => r.separateMs)).toFixed(0)} ms`);
+console.log(
+  `shared bundle:   total dist ${Math.round(dirSize(shared) / 1024)} KiB, start-up to first error (median over actions) ${median(rows.map((r) => r.sharedMs)).toFixed(0)} ms`,
+);
+console.log(
+  `separate bundles: total dist ${Math.round(dirSize(separate) / 1024)} KiB, start-up to first error (median over actions) ${median(rows.map((r) => r.separateMs)).toFixed(0)} ms`,
+);
 fs.rmSync(work, { recursive: true, force: true });

@@ -25,17 +25,23 @@ for (const [name, m] of Object.entries(meta)) {
   for (const kind of ['inputs', 'outputs']) {
     for (const [key, spec] of Object.entries(m[kind] ?? {})) {
       if (!spec?.description?.trim()) problems.push(`actions/${name}/action.yml: ${kind.slice(0, -1)} \`${key}\` has no description`);
-      if (kind === 'inputs' && key !== key.toLowerCase().replace(/[^a-z0-9-]/g, '-')) problems.push(`actions/${name}/action.yml: input \`${key}\` is not kebab-case`);
+      if (kind === 'inputs' && key !== key.toLowerCase().replace(/[^a-z0-9-]/g, '-'))
+        problems.push(`actions/${name}/action.yml: input \`${key}\` is not kebab-case`);
     }
   }
 }
 
-const cell = (s) => String(s ?? '').replace(/\|/g, '\\|').replace(/\n/g, ' ');
+const cell = (s) =>
+  String(s ?? '')
+    .replace(/\|/g, '\\|')
+    .replace(/\n/g, ' ');
 function table(name, m) {
   const lines = [`### ${name}`, '', m.description, '', `\`uses: slipway-dev/slipway/actions/${name}@v1\``, ''];
   lines.push('| Input | Default | Description |', '| --- | --- | --- |');
   for (const [k, s] of Object.entries(m.inputs ?? {})) {
-    lines.push(`| \`${k}\`${s.required ? ' (required)' : ''} | ${s.default !== undefined && s.default !== '' ? `\`${cell(s.default)}\`` : ''} | ${cell(s.description)} |`);
+    lines.push(
+      `| \`${k}\`${s.required ? ' (required)' : ''} | ${s.default !== undefined && s.default !== '' ? `\`${cell(s.default)}\`` : ''} | ${cell(s.description)} |`,
+    );
   }
   if (Object.keys(m.outputs ?? {}).length) {
     lines.push('', '| Output | Description |', '| --- | --- |');
@@ -49,7 +55,8 @@ const setup = meta['setup-django'];
 const tests = meta['run-tests'];
 const rootInputs = { ...setup.inputs };
 for (const [k, s] of Object.entries(tests.inputs ?? {})) {
-  if (rootInputs[k] && rootInputs[k].default !== s.default) problems.push(`input \`${k}\` differs between setup-django and run-tests; the root action cannot merge them`);
+  if (rootInputs[k] && rootInputs[k].default !== s.default)
+    problems.push(`input \`${k}\` differs between setup-django and run-tests; the root action cannot merge them`);
   rootInputs[k] ??= s;
 }
 const rootAction = {
@@ -67,8 +74,17 @@ const readmePath = path.join(root, 'README.md');
 const readme = fs.existsSync(readmePath) ? fs.readFileSync(readmePath, 'utf8') : '';
 const start = '<!-- slipway:reference:start -->';
 const end = '<!-- slipway:reference:end -->';
-const reference = [start, '', table('slipway (root: setup-django + run-tests)', rootAction), '', ...actions.map((a) => `${table(a, meta[a])}\n`), end].join('\n');
-const newReadme = readme.includes(start) ? readme.slice(0, readme.indexOf(start)) + reference + readme.slice(readme.indexOf(end) + end.length) : readme;
+const reference = [
+  start,
+  '',
+  table('slipway (root: setup-django + run-tests)', rootAction),
+  '',
+  ...actions.map((a) => `${table(a, meta[a])}\n`),
+  end,
+].join('\n');
+const newReadme = readme.includes(start)
+  ? readme.slice(0, readme.indexOf(start)) + reference + readme.slice(readme.indexOf(end) + end.length)
+  : readme;
 if (!readme.includes(start)) problems.push(`README.md has no ${start} marker`);
 
 if (problems.length) {
@@ -79,7 +95,9 @@ const outputs = [
   [path.join(root, 'action.yml'), rootYml],
   [readmePath, newReadme],
 ];
-const stale = outputs.filter(([file, text]) => !fs.existsSync(file) || fs.readFileSync(file, 'utf8') !== text).map(([f]) => path.relative(root, f));
+const stale = outputs
+  .filter(([file, text]) => !fs.existsSync(file) || fs.readFileSync(file, 'utf8') !== text)
+  .map(([f]) => path.relative(root, f));
 if (check) {
   if (stale.length) {
     console.error(`${stale.join(', ')} out of date: run \`npm run docs\`.`);
