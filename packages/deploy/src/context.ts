@@ -7,6 +7,7 @@ import { getBoolean, getDotenv, getDuration, getInteger, getRequired, getString 
 import { checkEnvironmentName } from '@slipway/toolkit/releases';
 import { workspaceDir } from '@slipway/toolkit/runner';
 import { looksSecret, maskSecret } from '@slipway/toolkit/secrets';
+import { readSentrySettings, type SentrySettings } from '@slipway/toolkit/sentry';
 import { optionalState } from '@slipway/toolkit/state';
 
 export interface Inputs {
@@ -23,6 +24,8 @@ export interface Inputs {
   /** 'github' or an absolute directory. */
   releaseStore: 'github' | { dir: string };
   githubToken: string;
+  /** Sentry release tracking; undefined without `sentry-auth-token` / SENTRY_AUTH_TOKEN. */
+  sentry: SentrySettings | undefined;
 }
 
 const DIGEST = /@(sha256:[0-9a-f]{64})$/;
@@ -91,6 +94,7 @@ export function getInputs(): Inputs {
     );
   }
   if (githubToken) maskSecret(githubToken);
+  const sentry = readSentrySettings();
   return {
     provider: providerName as ProviderName,
     environment,
@@ -109,5 +113,6 @@ export function getInputs(): Inputs {
     keepReleases: getInteger('keep-releases', 3, { min: 1, max: 50 }),
     releaseStore: store === 'github' ? 'github' : { dir: path.resolve(workspaceDir(), store) },
     githubToken,
+    sentry,
   };
 }

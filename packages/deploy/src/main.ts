@@ -4,6 +4,7 @@ import type { DeployResult } from '@slipway/targets/types';
 import { GitHubDeploymentsStore } from '@slipway/toolkit/github-deployments';
 import { formatMs, Phases } from '@slipway/toolkit/log';
 import { DirectoryStore, newReleaseId, type ReleaseRecord, type ReleaseStore } from '@slipway/toolkit/releases';
+import { publishSentryRelease, sentryReleaseFor } from '@slipway/toolkit/sentry';
 import { writeSummary } from '@slipway/toolkit/summary';
 import { getInputs, type Inputs } from './context';
 import { migrateOnce, migrationsFromState } from './migrations';
@@ -83,6 +84,22 @@ export async function main(): Promise<void> {
     }
     await phases.phase('Recording the outcome', () => store.finish(record));
     if (result) core.setOutput('url', result.url);
+    let sentryState = inputs.sentry ? 'not published (deploy failed)' : 'not configured';
+    if (inputs.sentry && record.outcome === 'success') {
+      // The release serves and is recorded: a Sentry outage must not fail the step (a warning says so).
+      const settings = inputs.sentry;
+      const release = sentryReleaseFor(settings, record, previous);
+      sentryState = await phases
+        .phase('Publishing the release to Sentry', () => publishSentryRelease(settings, release))
+        .then(
+          () => `release ${release.version}, deploy to ${release.environment} (${settings.projects.join(', ')})`,
+          (error: unknown) => {
+            const message = error instanceof Error ? error.message : String(error);
+            core.warning(`${message}; the deploy itself succeeded and is recorded.`);
+            return 'failed (see warning)';
+          },
+        );
+    }
     await writeSummary(`deploy: ${record.outcome === 'success' ? 'released' : record.outcome} ${inputs.environment}`, [
       {
         heading: '',
@@ -100,6 +117,7 @@ export async function main(): Promise<void> {
           ],
           ['Migrations', record.migrations ? `${record.migrations.applied.length} applied` : 'not run'],
           ['Record', store.kind === 'github' ? 'GitHub Deployments' : 'directory'],
+          ['Sentry', sentryState],
         ],
       },
       { heading: 'Timings', rows: phases.rows() },

@@ -1,4 +1,5 @@
 import { UserError } from '@slipway/toolkit/errors';
+import { createCloudProvider } from './cloud';
 import { getSshInputs } from './ssh/inputs';
 import { SshProvider } from './ssh/provider';
 import { PROVIDERS, type Provider, type ProviderName } from './types';
@@ -14,10 +15,14 @@ export function createProvider(name: string, options: ProviderOptions): Provider
   if (!(PROVIDERS as readonly string[]).includes(name)) {
     throw new UserError(`Input \`provider\` must be one of ${PROVIDERS.join(', ')}; got ${JSON.stringify(name)}.`);
   }
-  switch (name as ProviderName) {
+  const provider = name as ProviderName;
+  switch (provider) {
     case 'ssh':
       return new SshProvider(getSshInputs(), options.appName, options.lockOwner);
-    default:
-      throw new UserError(`Provider \`${name}\` is not available in this Slipway build yet; use provider ssh.`);
+    case 'heroku':
+    case 'aws-eb':
+    case 'cloud-run':
+      // Each reads and checks its own inputs here (docs/providers.md); nothing is called yet.
+      return createCloudProvider(provider);
   }
 }
