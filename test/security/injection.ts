@@ -38,5 +38,21 @@ export const PAYLOADS: Payload[] = [
   { name: 'non-UTF-8 / control bytes', value: (x) => `\udc80\udcff\ufffd\u0001\u001b[31m\u202e;touch ${x}` },
 ];
 
+/**
+ * CI's corpus: the five shell payloads in one value (any shell that evaluates the value runs at
+ * least one of them), then the option-like, long and non-UTF-8 ones. SLIPWAY_SECURITY_FULL=1
+ * runs every payload of PAYLOADS on its own instead.
+ */
+export const CI_PAYLOADS: Payload[] = [
+  {
+    name: 'all shell forms at once',
+    value: (x) =>
+      PAYLOADS.slice(0, 5)
+        .map((p) => p.value(x))
+        .join(' '),
+  },
+  ...PAYLOADS.slice(5),
+];
+
 /** Python, JavaScript and shell stack traces a user should never see. */
 export const STACK_TRACE = /Traceback \(most recent call last\)|^\s+at .+[(\s]\/?[^\s()]+:\d+:\d+\)?$|node:internal\//m;
