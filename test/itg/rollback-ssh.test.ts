@@ -9,6 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { emptyWorkspace, Job, type StepResult } from '../harness/job';
+import { GitHubApiStub } from '../stubs/github-api';
 import { buildDeployImage, cleanupHost, deployServices, sshInputs, startLoad, type LoadResult } from './deploy-support';
 import { buildVariant, sh } from './rollback-support';
 
@@ -215,5 +216,35 @@ describe('rollback (ssh provider, image only)', () => {
     const byImage = await job.run('rollback', { ...common(), to: v2 });
     expect(byImage.failure, byImage.log).toBeUndefined();
     expect(current()).toMatchObject({ releaseId: b });
+  });
+
+  it('GitHub Deployments: the rollback is a new deployment with rollbackOf, the replaced one goes inactive', async () => {
+    const token = 'ghs_rollback_itg_token_98765';
+    const gh = new GitHubApiStub(token);
+    await gh.start();
+    try {
+      const store = { environment: 'review', 'release-store': 'github', 'github-token': token };
+      const job = new Job({ workspace: emptyWorkspace(), env: { GITHUB_API_URL: gh.url } });
+      const one = await job.run('deploy', deployInputs(v1, store), { env: { GITHUB_SHA: SHA1 } });
+      expect(one.failure, one.log).toBeUndefined();
+      const two = await job.run('deploy', deployInputs(v2, store), { env: { GITHUB_SHA: SHA2 } });
+      expect(two.failure, two.log).toBeUndefined();
+      const result = await job.run('rollback', { ...common(), ...store });
+      expect(result.failure, result.log).toBeUndefined();
+      expect(current()).toMatchObject({ releaseId: one.outputs['release-id'] });
+      expect(gh.violations).toEqual([]);
+      const last = gh.deployments.at(-1)!;
+      expect(last.ref).toBe(SHA1);
+      expect((last.payload as { slipway: Record<string, unknown> }).slipway).toMatchObject({
+        id: result.outputs['release-id'],
+        rollbackOf: two.outputs['release-id'],
+        providerReleaseId: one.outputs['release-id'],
+        image: v1,
+      });
+      const states = gh.latestStates('review');
+      expect(states.map((s) => s.state)).toEqual(['success', 'inactive', 'inactive']);
+    } finally {
+      await gh.stop();
+    }
   });
 });

@@ -103,17 +103,21 @@ async function execute(inputs: Inputs, res: Resolution, plan: DatabasePlan, run:
   const { store, phases, releaseId } = run;
   const target = res.target;
   const recordedBefore = plan.liveState ?? res.current.migrations?.after ?? null;
+  // GitHub Deployments keep the payload written at begin(): fill in now what is already known.
+  const planned = plan.mode === 'migrate-back' ? (plan.targetState ?? recordedBefore) : recordedBefore;
+  // ssh deploys use the release id as the provider's release id; a record written at begin() may lack it.
+  const activation = { ...target, providerReleaseId: target.providerReleaseId || (target.provider === 'ssh' ? target.id : '') };
   const record: ReleaseRecord = {
     id: releaseId,
     environment: inputs.environment,
     provider: inputs.provider,
-    providerReleaseId: '',
+    providerReleaseId: activation.providerReleaseId,
     gitSha: target.gitSha,
     gitRef: target.gitRef,
     image: target.image,
     imageDigest: target.imageDigest,
-    url: '',
-    migrations: recordedBefore ? { before: recordedBefore, after: recordedBefore, applied: [] } : null,
+    url: target.url,
+    migrations: recordedBefore ? { before: recordedBefore, after: planned ?? recordedBefore, applied: [] } : null,
     backup: null,
     actor: run.actor,
     createdAt: new Date().toISOString(),
@@ -131,7 +135,12 @@ async function execute(inputs: Inputs, res: Resolution, plan: DatabasePlan, run:
   try {
     // The order rule: the old code serves first, then the schema goes back (docs/rollback.md).
     activated = await phases.phase(`Serving ${target.id} again (${inputs.provider})`, () =>
-      run.provider.activate(target, { environment: inputs.environment, appName: inputs.appName, health: inputs.health, log: core.info }),
+      run.provider.activate(activation, {
+        environment: inputs.environment,
+        appName: inputs.appName,
+        health: inputs.health,
+        log: core.info,
+      }),
     );
     core.info(`Old release serving ${formatMs(Date.now() - started)} after the switch began.`);
     record.providerReleaseId = activated.providerReleaseId;
