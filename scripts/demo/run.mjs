@@ -233,6 +233,7 @@ async function main() {
           'proxy-address': '127.0.0.1',
           'remote-dir': HOST_DIR,
           'health-timeout': '60s',
+          env: `DJANGO_SECRET_KEY=${SECRET}\nDATABASE_URL=sqlite:///${path.join(WORKSPACE, 'db.sqlite3')}`,
         },
         { expectMissing: /not implemented/ },
       );

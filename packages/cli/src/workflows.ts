@@ -362,7 +362,11 @@ ${parts.auth}      - uses: ${THIRD_PARTY.dockerLogin}
           database: ${e("inputs.database != 'auto' && inputs.database || ''")}
           dry-run: ${e('inputs.dry-run')}
           provider: ${p.provider}
-${parts.target}`;
+${parts.target}          # Database settings, for migrating back (or restoring a backup).
+          env: |
+            DATABASE_URL=${e('secrets.DATABASE_URL')}
+            DJANGO_SECRET_KEY=${e('secrets.DJANGO_SECRET_KEY')}
+`;
 }
 
 export const WORKFLOW_FILES = {
