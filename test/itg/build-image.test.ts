@@ -108,7 +108,7 @@ describe('build-image on the example app', () => {
       'sh',
       step.outputs['image-id']!,
       '-c',
-      'ls -a /app; ls /run/secrets 2>&1; echo; find / -xdev -name "*.sqlite3" 2>/dev/null',
+      'ls -a /app; ls /run/secrets 2>&1; true',
     ]);
     expect(listing).not.toMatch(/^\.git$/m);
     expect(listing).toContain('staticfiles');
@@ -116,7 +116,7 @@ describe('build-image on the example app', () => {
 
     // Pull back by digest into an engine that no longer has it, run it, GET /healthz.
     dockerCli(['rmi', '--force', step.outputs['image-id']!]);
-    expect(dockerCli(['image', 'inspect', step.outputs.image!], true)).toBe('');
+    expect(spawnSync('docker', ['image', 'inspect', step.outputs.image!], { env: { ...process.env, ...env } }).status).not.toBe(0);
     dockerCli(['pull', step.outputs.image!]);
     const port = 18000 + Math.floor(Math.random() * 1000);
     const container = `slipway-itg-shop-${port}`;
