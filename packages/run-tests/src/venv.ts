@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as core from '@actions/core';
 import { execTool } from '@slipway/toolkit/exec';
+import { which } from '@slipway/toolkit/package-manager';
 import { DJANGO_RUNNER_MODULE, DJANGO_RUNNER_SOURCE } from './python/django-runner';
 import { PYTEST_PLUGIN_MODULE, PYTEST_PLUGIN_SOURCE } from './python/pytest-plugin';
 
@@ -39,7 +40,13 @@ export async function installed(python: string, dists: string[], env: Record<str
 export async function installIntoVenv(python: string, packages: string[], env: Record<string, string>): Promise<void> {
   if (!packages.length) return;
   core.info(`Installing into the project's environment: ${packages.join(' ')}`);
-  const hasPip = (await installed(python, ['pip'], env)).has('pip');
+  let hasPip = (await installed(python, ['pip'], env)).has('pip');
+  if (!hasPip && !which('uv')) {
+    // A venv made by uv has no pip, and uv is not always on PATH (setup-django may have
+    // restored the venv from its cache without fetching uv): bootstrap pip from the stdlib.
+    await execTool(python, ['-m', 'ensurepip', '--default-pip'], { env, silent: true, label: 'Bootstrapping pip' });
+    hasPip = true;
+  }
   if (hasPip) {
     await execTool(python, ['-m', 'pip', 'install', '--disable-pip-version-check', '-q', ...packages], {
       env,
