@@ -66,6 +66,8 @@ try {
         `import { runAction } from '../slipway/index.js';\n\nawait runAction('${name}');\n`,
     );
   }
+  // The `slipway` command line (init, templates): its own bundle, run by bin/slipway.js.
+  execFileSync(process.execPath, [path.join(root, 'scripts', 'build-cli.mjs'), path.join(scratch, 'cli')], { cwd: root, stdio: 'inherit' });
   const old = `${outDir}.old-${process.pid}`;
   if (fs.existsSync(outDir)) fs.renameSync(outDir, old);
   fs.renameSync(scratch, outDir);
