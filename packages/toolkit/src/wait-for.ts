@@ -2,7 +2,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import * as net from 'node:net';
 import { UserError } from './errors';
-import { redactUrl } from './secrets';
+import { maskUrl, redactUrl } from './secrets';
 
 /**
  * Waits until services accept work, asking each in its own protocol rather than trusting an
@@ -41,6 +41,8 @@ const SCHEMES: Record<string, ServiceKind> = {
 };
 
 export function parseService(url: string, input = 'wait-for'): Service {
+  // A service URL may carry a password (postgres://app:pw@db:5432): masked before anything can print it.
+  maskUrl(url);
   let u: URL;
   try {
     u = new URL(url);

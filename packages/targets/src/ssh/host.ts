@@ -66,7 +66,13 @@ export class RemoteHost {
           `If no deploy is running, remove ${this.dir}/lock on the host.`,
       );
     }
-    await this.run(['dd', `of=${this.dir}/lock/owner`, 'status=none'], { input: `${owner}\n` });
+    try {
+      await this.run(['dd', `of=${this.dir}/lock/owner`, 'status=none'], { input: `${owner}\n` });
+    } catch (error) {
+      // The lock is ours from mkdir on: a failure to record its owner (disk full) must not keep it.
+      await this.unlock();
+      throw error;
+    }
   }
 
   async unlock(): Promise<void> {
