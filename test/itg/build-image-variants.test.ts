@@ -65,7 +65,8 @@ describe.each(VARIANTS)('build-image on %s', (fixture) => {
     const dockerfile = fs.readFileSync(path.join(workspace, 'Dockerfile'), 'utf8');
     const expected: Record<string, RegExp> = {
       'uv-project': /COPY pyproject.toml uv.lock \.\/[\s\S]*uv sync --frozen --no-dev --no-install-project --no-editable --extra prod/,
-      subfolder: /COPY requirements.txt \.\/[\s\S]*RUN cd backend && export DJANGO_SETTINGS_MODULE=mysite.settings[\s\S]*WORKDIR \/app\/backend/,
+      subfolder:
+        /COPY requirements.txt \.\/[\s\S]*RUN cd backend && export DJANGO_SETTINGS_MODULE=mysite.settings[\s\S]*WORKDIR \/app\/backend/,
       'poetry-project': /COPY pyproject.toml poetry.lock \.\/[\s\S]*poetry export --only main/,
       'pipenv-project': /COPY Pipfile Pipfile.lock \.\/[\s\S]*pipenv requirements/,
     };

@@ -137,7 +137,9 @@ describe('renderDockerfile', () => {
   });
   it('runs as a non-root user, code last, key only for collectstatic', () => {
     expect(text).toMatch(/USER app\n[\s\S]*COPY --from=builder \/src \/app\n$/);
-    expect(text).toMatch(/export DJANGO_SETTINGS_MODULE=shop.settings DJANGO_SECRET_KEY=collectstatic-build-only[\s\S]*then python manage.py collectstatic --noinput/);
+    expect(text).toMatch(
+      /export DJANGO_SETTINGS_MODULE=shop.settings DJANGO_SECRET_KEY=collectstatic-build-only[\s\S]*then python manage.py collectstatic --noinput/,
+    );
     expect(text).not.toMatch(/^ENV[^\n]*SECRET_KEY/m);
     expect(text).toMatch(/^HEALTHCHECK [\s\S]*CMD \["python", "-c"/m);
   });
