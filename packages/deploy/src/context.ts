@@ -1,12 +1,8 @@
-import * as fs from 'node:fs';
-import * as path from 'node:path';
+import { readAppEnv, readHealth, readReleaseStore } from '@slipway/targets/common-inputs';
 import { PROVIDERS, type HealthCheck, type ProviderName } from '@slipway/targets/types';
-import { parseDotenv } from '@slipway/toolkit/dotenv';
 import { UserError } from '@slipway/toolkit/errors';
-import { getBoolean, getDotenv, getDuration, getInteger, getRequired, getString } from '@slipway/toolkit/inputs';
+import { getBoolean, getInteger, getRequired, getString } from '@slipway/toolkit/inputs';
 import { checkEnvironmentName } from '@slipway/toolkit/releases';
-import { workspaceDir } from '@slipway/toolkit/runner';
-import { looksSecret, maskSecret } from '@slipway/toolkit/secrets';
 import { readSentrySettings, type SentrySettings } from '@slipway/toolkit/sentry';
 import { optionalState } from '@slipway/toolkit/state';
 
@@ -72,28 +68,9 @@ export function getInputs(): Inputs {
   if (!imageInput) throw new UserError('Input `image` is required (name@sha256:…), or run build-image earlier in this job.');
   const { image, digest } = parseImage(imageInput, requireDigest);
 
-  const env = new Map<string, string>();
-  const envFile = getString('env-file');
-  if (envFile) {
-    const file = path.resolve(workspaceDir(), envFile);
-    if (!fs.existsSync(file)) throw new UserError(`Input \`env-file\`: ${envFile} does not exist.`);
-    for (const [k, v] of parseDotenv(fs.readFileSync(file, 'utf8'), `Input \`env-file\` (${envFile})`)) env.set(k, v);
-  }
-  for (const [k, v] of getDotenv('env')) env.set(k, v);
-  for (const [k, v] of env) if (looksSecret(k)) maskSecret(v);
-
-  const healthPath = getString('health-path') || '/healthz';
-  if (!/^\//.test(healthPath) && !/^https?:\/\/[^\s]+$/i.test(healthPath)) {
-    throw new UserError(`Input \`health-path\` must start with / or be an http(s) URL; got ${JSON.stringify(healthPath)}.`);
-  }
-  const store = getString('release-store') || 'github';
-  const githubToken = getString('github-token');
-  if (store === 'github' && !githubToken) {
-    throw new UserError(
-      'Input `github-token` is empty: GitHub Deployments need it (`deployments: write`), or set `release-store` to a directory.',
-    );
-  }
-  if (githubToken) maskSecret(githubToken);
+  const env = readAppEnv();
+  const health = readHealth();
+  const { releaseStore, githubToken } = readReleaseStore();
   const sentry = readSentrySettings();
   return {
     provider: providerName as ProviderName,
@@ -102,16 +79,11 @@ export function getInputs(): Inputs {
     image,
     imageDigest: digest,
     env,
-    health: {
-      path: healthPath,
-      expectedStatus: getInteger('health-status', 200, { min: 100, max: 599 }),
-      timeoutMs: getDuration('health-timeout', 60_000),
-      hostHeader: getString('health-host') || undefined,
-    },
+    health,
     rollbackOnFailure: getBoolean('rollback-on-failure', true),
     migrate: getBoolean('migrate', false),
     keepReleases: getInteger('keep-releases', 3, { min: 1, max: 50 }),
-    releaseStore: store === 'github' ? 'github' : { dir: path.resolve(workspaceDir(), store) },
+    releaseStore,
     githubToken,
     sentry,
   };

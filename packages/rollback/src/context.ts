@@ -1,12 +1,10 @@
-import * as fs from 'node:fs';
+import { readAppEnv, readHealth, readReleaseStore } from '@slipway/targets/common-inputs';
 import * as path from 'node:path';
 import { PROVIDERS, type HealthCheck, type ProviderName } from '@slipway/targets/types';
-import { parseDotenv } from '@slipway/toolkit/dotenv';
 import { UserError } from '@slipway/toolkit/errors';
-import { getBoolean, getDotenv, getDuration, getInteger, getRequired, getString } from '@slipway/toolkit/inputs';
+import { getBoolean, getDuration, getRequired, getString } from '@slipway/toolkit/inputs';
 import { checkEnvironmentName } from '@slipway/toolkit/releases';
 import { runnerTemp, workspaceDir } from '@slipway/toolkit/runner';
-import { looksSecret, maskSecret, maskUrl } from '@slipway/toolkit/secrets';
 import { readSentrySettings, type SentrySettings } from '@slipway/toolkit/sentry';
 import { DATABASE_MODES, parseTo, type DatabaseMode, type TargetSpec } from './target';
 
@@ -69,31 +67,9 @@ export function getInputs(): Inputs {
     );
   }
 
-  const env = new Map<string, string>();
-  const envFile = getString('env-file');
-  if (envFile) {
-    const file = path.resolve(workspaceDir(), envFile);
-    if (!fs.existsSync(file)) throw new UserError(`Input \`env-file\`: ${envFile} does not exist.`);
-    for (const [k, v] of parseDotenv(fs.readFileSync(file, 'utf8'), `Input \`env-file\` (${envFile})`)) env.set(k, v);
-  }
-  for (const [k, v] of getDotenv('env')) env.set(k, v);
-  for (const [k, v] of env) {
-    if (looksSecret(k)) maskSecret(v);
-    else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(v)) maskUrl(v);
-  }
-
-  const healthPath = getString('health-path') || '/healthz';
-  if (!/^\//.test(healthPath) && !/^https?:\/\/[^\s]+$/i.test(healthPath)) {
-    throw new UserError(`Input \`health-path\` must start with / or be an http(s) URL; got ${JSON.stringify(healthPath)}.`);
-  }
-  const store = getString('release-store') || 'github';
-  const githubToken = getString('github-token');
-  if (store === 'github' && !githubToken) {
-    throw new UserError(
-      'Input `github-token` is empty: GitHub Deployments need it (`deployments: write`), or set `release-store` to a directory.',
-    );
-  }
-  if (githubToken) maskSecret(githubToken);
+  const env = readAppEnv();
+  const health = readHealth();
+  const { releaseStore, githubToken } = readReleaseStore();
   const backupFile = getString('backup-file');
   return {
     provider: providerName as ProviderName,
@@ -103,13 +79,8 @@ export function getInputs(): Inputs {
     database: (databaseText || undefined) as DatabaseMode | undefined,
     dryRun: getBoolean('dry-run', false),
     env,
-    health: {
-      path: healthPath,
-      expectedStatus: getInteger('health-status', 200, { min: 100, max: 599 }),
-      timeoutMs: getDuration('health-timeout', 60_000),
-      hostHeader: getString('health-host') || undefined,
-    },
-    releaseStore: store === 'github' ? 'github' : { dir: path.resolve(workspaceDir(), store) },
+    health,
+    releaseStore,
     githubToken,
     backupDir: path.resolve(workspaceDir(), getString('backup-dir') || path.join(runnerTemp(), 'slipway-rollback-backups')),
     backupFile: backupFile ? path.resolve(workspaceDir(), backupFile) : undefined,
