@@ -49,11 +49,11 @@ chk_docker_version() {
 chk_docker_info() {
 	local driver
 	driver="$(docker info --format '{{.Driver}}')"
-	[[ "$driver" == vfs ]] || {
-		echo "storage driver is $driver, want vfs"
+	[[ "$driver" == vfs || "$driver" == overlay2 ]] || {
+		echo "storage driver is $driver, want overlay2 or vfs"
 		return 1
 	}
-	echo "driver vfs, root $(docker info --format '{{.DockerRootDir}}')"
+	echo "driver $driver, root $(docker info --format '{{.DockerRootDir}}')"
 }
 # A tiny image made from a tar (nothing to pull), for builds and pushes.
 TINY="slipway-test/tiny:check-$$"
@@ -194,7 +194,7 @@ for c in "${comps[@]}"; do
 	case "$c" in
 	docker)
 		check "docker: client talks to engine" chk_docker_version
-		check "docker: info (vfs)" chk_docker_info
+		check "docker: info (driver)" chk_docker_info
 		check "docker: import a tiny image" make_tiny
 		check "docker: classic build (DOCKER_BUILDKIT=0)" chk_docker_build
 		;;

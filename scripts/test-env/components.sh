@@ -11,6 +11,28 @@ docker_ready() {
 	[[ -S "$DOCKER_SOCK" ]] && docker info >/dev/null 2>&1
 }
 
+# overlay2 when this kernel lets us mount an overlay on the data root's
+# filesystem (it does here: ~0.5 s per `docker run` instead of ~20 s on vfs);
+# vfs otherwise. SLIPWAY_DOCKER_DRIVER forces one. Each driver keeps its own
+# data root, so switching never mixes their stores.
+docker_storage_driver() {
+	if [[ -n "${SLIPWAY_DOCKER_DRIVER:-}" ]]; then
+		echo "$SLIPWAY_DOCKER_DRIVER"
+		return
+	fi
+	local probe
+	mkdir -p "$STATE_DIR"
+	probe="$(mktemp -d "$STATE_DIR/overlay-probe.XXXXXX")"
+	mkdir -p "$probe"/{lower,upper,work,merged}
+	if mount -t overlay overlay -o "lowerdir=$probe/lower,upperdir=$probe/upper,workdir=$probe/work" "$probe/merged" 2>/dev/null; then
+		umount "$probe/merged"
+		echo overlay2
+	else
+		echo vfs
+	fi
+	rm -rf "$probe"
+}
+
 docker_up() {
 	if docker_ready; then
 		pid_alive "$DOCKER_PID" dockerd || log "docker: an engine not started by test-env answers on $DOCKER_SOCK; using it"
@@ -25,18 +47,23 @@ docker_up() {
 		log "docker: dockerd (pid $(<"$DOCKER_PID")) is running but not answering yet; waiting"
 	else
 		rm -f "$DOCKER_PID"
-		mkdir -p "$DOCKER_DATA" "$DOCKER_EXEC"
+		local driver data
+		driver="$(docker_storage_driver)"
+		data="$DOCKER_DATA"
+		[[ "$driver" == vfs ]] || data="$DOCKER_DATA-$driver"
+		mkdir -p "$data" "$DOCKER_EXEC"
 		rotate_log "$DOCKER_LOG"
 		printf '\n=== %s test-env starting dockerd ===\n' "$(date -Is)" >>"$DOCKER_LOG"
 		# --iptables/--ip6tables=false and --bridge=none: dockerd must not touch
 		# the machine's networking. Containers that serve use --network host.
 		start_daemon - "$DOCKER_LOG" dockerd \
 			--host "unix://$DOCKER_SOCK" \
-			--data-root "$DOCKER_DATA" \
+			--data-root "$data" \
 			--exec-root "$DOCKER_EXEC" \
 			--pidfile "$DOCKER_PID" \
 			--iptables=false --ip6tables=false --bridge=none \
-			--storage-driver=vfs
+			--storage-driver="$driver"
+		log "docker: storage driver $driver, data $data"
 	fi
 	local deadline=$((SECONDS + 60))
 	until docker_ready; do
@@ -63,7 +90,7 @@ docker_down() {
 	# dockerd leaves a bind mount of the host's netns (and sometimes of its
 	# data root onto itself) behind; drop them so the state dir can be removed.
 	local m
-	for m in "$DOCKER_EXEC/netns/default" "$DOCKER_DATA"; do
+	for m in "$DOCKER_EXEC/netns/default" "$DOCKER_DATA" "$DOCKER_DATA-overlay2"; do
 		if mountpoint -q "$m" 2>/dev/null; then umount "$m" 2>/dev/null || true; fi
 	done
 }
