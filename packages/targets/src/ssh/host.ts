@@ -3,8 +3,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { UserError } from '@slipway/toolkit/errors';
 import { execTool } from '@slipway/toolkit/exec';
-import { formatTarget, type SshClient, type SshTarget } from '@slipway/toolkit/ssh';
+import { formatTarget, shellQuote, type SshClient, type SshTarget } from '@slipway/toolkit/ssh';
 import { haproxyConfig, maintCommand, parseShowStat, type ProxyLayout, type ServerStat, type Slot } from './haproxy';
+import { HostLock } from './lock';
 
 /** What the host says serves now (`<dir>/current`). */
 export interface HostCurrent {
@@ -28,6 +29,7 @@ export interface HostContainer {
 export class RemoteHost {
   readonly name: string;
   readonly dir: string;
+  private readonly deployLock: HostLock;
 
   constructor(
     private readonly ssh: SshClient,
@@ -37,9 +39,17 @@ export class RemoteHost {
   ) {
     this.name = formatTarget(target);
     this.dir = layout.dir;
+    this.deployLock = new HostLock({
+      name: this.name,
+      dir: this.dir,
+      run: (argv, opts) => this.run(argv, opts),
+      holderCommand: (argv) => ['ssh', [...this.ssh.baseArgs(target), target.host, shellQuote(argv)]],
+    });
   }
 
-  run(argv: string[], opts: { input?: string | Buffer; allowFailure?: boolean; label?: string; timeoutMs?: number } = {}) {
+  async run(argv: string[], opts: { input?: string | Buffer; allowFailure?: boolean; label?: string; timeoutMs?: number } = {}) {
+    // Once the lock's holder is gone, another deploy may own the host: change nothing more.
+    this.deployLock.assertHeld(`\`${argv[0]}\`${opts.label ? ` (${opts.label})` : ''}`);
     return this.ssh.run(this.target, argv, { ...opts, label: opts.label ? `${opts.label} on ${this.name}` : undefined });
   }
 
@@ -55,28 +65,14 @@ export class RemoteHost {
     return `${this.dir}/env/${releaseId}.env`;
   }
 
-  /** Takes the host's deploy lock (mkdir is atomic) or says who holds it. */
-  async lock(owner: string): Promise<void> {
+  /** Takes the host's deploy lock (see lock.ts) or says who holds it. */
+  async lock(owner: string, log: (line: string) => void): Promise<void> {
     await this.run(['install', '-d', '-m', '700', this.dir, `${this.dir}/env`], { label: 'Creating the app directory' });
-    const taken = await this.run(['mkdir', `${this.dir}/lock`], { allowFailure: true });
-    if (taken.exitCode !== 0) {
-      const holder = await this.run(['cat', `${this.dir}/lock/owner`], { allowFailure: true });
-      throw new UserError(
-        `Another deploy holds the lock on ${this.name} (${holder.stdout.trim() || 'owner unknown'}); nothing was changed. ` +
-          `If no deploy is running, remove ${this.dir}/lock on the host.`,
-      );
-    }
-    try {
-      await this.run(['dd', `of=${this.dir}/lock/owner`, 'status=none'], { input: `${owner}\n` });
-    } catch (error) {
-      // The lock is ours from mkdir on: a failure to record its owner (disk full) must not keep it.
-      await this.unlock();
-      throw error;
-    }
+    await this.deployLock.acquire(owner, log);
   }
 
   async unlock(): Promise<void> {
-    await this.run(['rm', '-rf', `${this.dir}/lock`], { allowFailure: true });
+    await this.deployLock.release();
   }
 
   /** Runtime API commands through the admin socket; the answer text. */

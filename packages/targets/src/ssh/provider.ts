@@ -111,7 +111,7 @@ export class SshProvider implements Provider {
       for (const host of this.hosts) {
         await core.group(`Deploy to ${host.name}`, async () => {
           await host.connect();
-          await host.lock(this.lockOwner);
+          await host.lock(this.lockOwner, core.warning);
           locked.push(host);
           if (this.inputs.setupHost) await host.setupProxy(core.info);
           else if (!(await host.proxyRunning())) {
