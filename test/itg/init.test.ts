@@ -74,6 +74,8 @@ describe('slipway init', () => {
     expect(r.stdout).toMatch(/secret +SSH_PRIVATE_KEY/);
     expect(r.stdout).toMatch(/variable DEPLOY_HOSTS/);
     expect(r.stdout).toMatch(/Required reviewers/);
+    expect(r.stdout).toMatch(/optional: variable IMAGE_REGISTRY: another registry than ghcr\.io/);
+    expect(r.stdout).toMatch(/optional: variables APP_NAME, APP_PORT, PROXY_PORT/);
   });
 
   it('writes only the stages asked for, in order, and keeps existing files unless --force', () => {

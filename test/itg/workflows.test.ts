@@ -132,6 +132,20 @@ describe('starter workflows', () => {
       for (const s of job.steps) {
         if (s.uses && !s.uses.startsWith('slipway-dev/slipway/')) expect(s.uses).toMatch(/@v\d+$/);
       }
+      // migrate reads setup-django's state (the project's Python, manage.py, settings module).
+      const migrateAt = job.steps.findIndex((s) => /actions\/migrate@/.test(s.uses ?? ''));
+      const setupAt = job.steps.findIndex((s) => /actions\/setup-django@/.test(s.uses ?? ''));
+      if (migrateAt >= 0) expect(setupAt, `${id}: setup-django before migrate`).toBeGreaterThanOrEqual(0);
+      if (migrateAt >= 0) expect(setupAt, `${id}: setup-django before migrate`).toBeLessThan(migrateAt);
+      // One registry everywhere: GHCR unless the IMAGE_REGISTRY variable names another.
+      for (const s of job.steps) {
+        const registry = s.uses?.includes('build-image')
+          ? String(s.with?.image).split('/')[0]
+          : s.uses?.includes('docker/login-action')
+            ? s.with?.registry
+            : undefined;
+        if (registry !== undefined) expect(registry, `${id}: ${s.uses}`).toBe("${{ vars.IMAGE_REGISTRY || 'ghcr.io' }}");
+      }
       const touchesEnvironment = job.steps.some((s) => /actions\/(migrate|deploy|rollback)@/.test(s.uses ?? ''));
       if (touchesEnvironment) {
         expect(job.environment, `${id}: runs in a GitHub environment`).toBeDefined();
@@ -147,6 +161,24 @@ describe('starter workflows', () => {
     expect(wf.jobs.production!.needs).toEqual(['build', 'staging']);
     expect(wf.jobs.staging!.environment).toMatchObject({ name: 'staging' });
     expect(wf.jobs.production!.environment).toMatchObject({ name: 'production' });
+  });
+
+  it('ssh: each environment may have its own app and ports on one server; the first deploy sets the host up', () => {
+    const wf = parseYaml(renderCd({ ...GENERIC_PROFILE, provider: 'ssh' })) as { jobs: Record<string, Job> };
+    for (const env of ['staging', 'production']) {
+      const deploy = wf.jobs[env]!.steps.find((s) => s.uses?.includes('actions/deploy@'))!;
+      expect(deploy.with).toMatchObject({
+        'app-name': '${{ vars.APP_NAME }}',
+        'app-port': '${{ vars.APP_PORT }}',
+        'proxy-port': '${{ vars.PROXY_PORT }}',
+        'setup-host': true,
+      });
+    }
+    const rollback = (
+      parseYaml(renderRollback({ ...GENERIC_PROFILE, provider: 'ssh' })) as { jobs: Record<string, Job> }
+    ).jobs.rollback!.steps.find((s) => s.uses?.includes('actions/rollback@'))!;
+    expect(rollback.with).toMatchObject({ 'app-name': '${{ vars.APP_NAME }}', 'proxy-port': '${{ vars.PROXY_PORT }}' });
+    expect(rollback.with).not.toHaveProperty('setup-host');
   });
 
   it('properties files follow GitHub’s template convention', () => {

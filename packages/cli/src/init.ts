@@ -152,6 +152,18 @@ export function requiredSettings(stages: Stage[], provider: Provider): Setting[]
   return out;
 }
 
+/** Variables the written workflows read when set, each with what unset means. */
+export function optionalSettings(stages: Stage[], provider: Provider): string[] {
+  const out: string[] = [];
+  if (stages.includes('cd') || stages.includes('rollback')) {
+    out.push('variable IMAGE_REGISTRY: another registry than ghcr.io (with variable REGISTRY_USERNAME and secret REGISTRY_PASSWORD)');
+  }
+  if (provider === 'ssh' && (stages.includes('cd') || stages.includes('rollback'))) {
+    out.push('variables APP_NAME, APP_PORT, PROXY_PORT: staging and production on one server (unset: repository name, 8000, 80)');
+  }
+  return out;
+}
+
 /** The closing text: what was written and what the team must create, grouped by where. */
 export function report(files: PlannedFile[], facts: ProjectFacts, stages: Stage[], provider: Provider): string {
   const lines: string[] = [];
@@ -174,6 +186,7 @@ export function report(files: PlannedFile[], facts: ProjectFacts, stages: Stage[
     lines.push('Create these in GitHub: Settings > Environments > staging and production (each its own values):');
     for (const s of settings) lines.push(`  ${s.kind === 'secret' ? 'secret  ' : 'variable'} ${s.name}: ${s.what}`);
     if (stages.includes('cd')) lines.push('  production: add Required reviewers, so production deploys wait for approval.');
+    for (const line of optionalSettings(stages, provider)) lines.push(`  optional: ${line}`);
   }
   if (stages.includes('docker')) {
     lines.push('');

@@ -42,6 +42,16 @@ export const GENERIC_PROFILE: Profile = {
 };
 
 const e = (expr: string): string => `\${{ ${expr} }}`;
+
+/**
+ * The image registry: GitHub Container Registry with the workflow's own token unless the
+ * repository's variables name another (IMAGE_REGISTRY, REGISTRY_USERNAME; secret REGISTRY_PASSWORD).
+ */
+const REGISTRY = {
+  host: e("vars.IMAGE_REGISTRY || 'ghcr.io'"),
+  username: e('vars.REGISTRY_USERNAME || github.actor'),
+  password: e('secrets.REGISTRY_PASSWORD || secrets.GITHUB_TOKEN'),
+};
 const use = (name: string): string => `${ACTIONS_REPO}/actions/${name}@${ACTIONS_REF}`;
 const q = (s: string): string => JSON.stringify(s);
 
@@ -168,6 +178,11 @@ function providerParts(provider: Provider): ProviderParts {
         target: `          hosts: ${e('vars.DEPLOY_HOSTS')}
           ssh-private-key: ${e('secrets.SSH_PRIVATE_KEY')}
           ssh-known-hosts: ${e('vars.SSH_KNOWN_HOSTS')}
+          # Optional (unset: the repository's name, app on ports 8000/8001, HAProxy on 80). Staging
+          # and production on one server need their own APP_NAME, APP_PORT and PROXY_PORT.
+          app-name: ${e('vars.APP_NAME')}
+          app-port: ${e('vars.APP_PORT')}
+          proxy-port: ${e('vars.PROXY_PORT')}
 `,
       };
     case 'heroku':
@@ -216,6 +231,10 @@ const APP_ENV = `            DATABASE_URL=${e('secrets.DATABASE_URL')}
             DJANGO_ALLOWED_HOSTS=${e('vars.DJANGO_ALLOWED_HOSTS')}
 `;
 
+/** The first deploy to a new server sets up its proxy; later ones check it (idempotent). */
+const SETUP_HOST = `          setup-host: true
+`;
+
 function deployJob(p: Profile, env: 'staging' | 'production', needs: string): string {
   const parts = providerParts(p.provider);
   return `  ${env}:
@@ -239,12 +258,15 @@ ${parts.permissions}    steps:
 
 ${parts.auth}      - uses: ${THIRD_PARTY.dockerLogin}
         with:
-          registry: ghcr.io
-          username: ${e('github.actor')}
-          password: ${e('secrets.GITHUB_TOKEN')}
+          registry: ${REGISTRY.host}
+          username: ${REGISTRY.username}
+          password: ${REGISTRY.password}
 
+      # migrate reads the project's Python, manage.py and settings module from setup-django.
+      - uses: ${use('setup-django')}
+${p.workingDirectory ? `        with:\n          working-directory: ${p.workingDirectory}\n` : ''}
       # Migrations run once, inside the new image, before traffic moves. If the database is
-      # reachable only from the servers, drop this step and set \`migrate: true\` on deploy.
+      # reachable only from the servers, drop these two steps and set \`migrate: true\` on deploy.
       - id: migrate
         uses: ${use('migrate')}
         with:
@@ -257,7 +279,7 @@ ${APP_ENV}
           provider: ${p.provider}
           environment: ${env}
           image: ${e('needs.build.outputs.image')}
-${parts.target}          env: |
+${parts.target}${p.provider === 'ssh' ? SETUP_HOST : ''}          env: |
 ${APP_ENV}`;
 }
 
@@ -288,13 +310,18 @@ jobs:
     steps:
       - uses: ${THIRD_PARTY.checkout}
 
+      # GitHub Container Registry; another one: set the variable IMAGE_REGISTRY (and
+      # REGISTRY_USERNAME with the secret REGISTRY_PASSWORD when GITHUB_TOKEN cannot log in there).
       - id: image
         uses: ${use('build-image')}
         with:
-          image: ghcr.io/${e('github.repository')}
+          image: ${REGISTRY.host}/${e('github.repository')}
 ${p.workingDirectory ? `          context: ${p.workingDirectory}\n` : ''}          push: true
-          registry-username: ${e('github.actor')}
-          registry-password: ${e('secrets.GITHUB_TOKEN')}
+          registry-username: ${REGISTRY.username}
+          registry-password: ${REGISTRY.password}
+          # The smoke test starts the image away from your databases: a throwaway SQLite file.
+          smoke-test-env: |
+            DATABASE_URL=sqlite:////tmp/smoke.sqlite3
 
 ${deployJob(p, 'staging', 'build')}
 ${deployJob(p, 'production', '[build, staging]')}`;
@@ -350,9 +377,9 @@ ${parts.permissions}    steps:
 
 ${parts.auth}      - uses: ${THIRD_PARTY.dockerLogin}
         with:
-          registry: ghcr.io
-          username: ${e('github.actor')}
-          password: ${e('secrets.GITHUB_TOKEN')}
+          registry: ${REGISTRY.host}
+          username: ${REGISTRY.username}
+          password: ${REGISTRY.password}
 
       - id: rollback
         uses: ${use('rollback')}

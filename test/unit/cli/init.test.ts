@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseInitArgs } from '../../../packages/cli/src/index';
-import { parseStages, pythonMatrix, requiredSettings, UsageError } from '../../../packages/cli/src/init';
+import { optionalSettings, parseStages, pythonMatrix, requiredSettings, UsageError } from '../../../packages/cli/src/init';
 import { detectDatabase, type ProjectFacts } from '../../../packages/cli/src/inspect';
 
 const dirs: string[] = [];
@@ -101,5 +101,18 @@ describe('requiredSettings', () => {
     const settings = requiredSettings(['cd'], provider);
     expect(settings.map((s) => s.name)).toEqual(names);
     expect(settings.find((s) => s.name.endsWith('KEY') || s.name === 'DATABASE_URL')?.kind).toBe('secret');
+  });
+});
+
+describe('optionalSettings', () => {
+  it.each([
+    [['ci', 'docker'], 'ssh', []],
+    [['cd'], 'ssh', ['IMAGE_REGISTRY', 'APP_NAME']],
+    [['rollback'], 'ssh', ['IMAGE_REGISTRY', 'APP_NAME']],
+    [['cd'], 'heroku', ['IMAGE_REGISTRY']],
+  ] as const)('%j %s', (stages, provider, names) => {
+    const lines = optionalSettings([...stages], provider);
+    expect(lines).toHaveLength(names.length);
+    names.forEach((n, i) => expect(lines[i]).toContain(n));
   });
 });
