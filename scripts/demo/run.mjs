@@ -15,11 +15,16 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '.
 const node = process.execPath;
 const APP = 'slipway-demo';
 const STATE = path.join(os.tmpdir(), 'slipway-demo');
+const LOCK = path.join(os.tmpdir(), 'slipway-demo.pid');
 const WORKSPACE = path.join(STATE, 'shop');
 const HOST_DIR = path.join(STATE, 'host');
 const RELEASES = path.join(STATE, 'releases');
-const APP_PORT = '18600';
-const PROXY_PORT = '18680';
+// Ports of the demo's own: outside every test's (deploy, rollback, faults and the security suites
+// use 18400-18880, build-image 18000-19999 at random, act-cd 17400-17480). app: blue and green
+// slots; proxy: HAProxy's frontend.
+const APP_PORT = '17600';
+const PROXY_PORT = '17680';
+const DEMO_PORTS = [APP_PORT, String(Number(APP_PORT) + 1), PROXY_PORT];
 const SECRET = `demo-${Math.random().toString(36).slice(2)}-not-a-real-secret`;
 const keep = process.env.SLIPWAY_DEMO_KEEP === '1';
 
@@ -67,6 +72,35 @@ async function probe() {
   if (!(await portOpen(services.SLIPWAY_TEST_SSH_PORT ?? '2222'))) missing.push('the local sshd');
   if (run('haproxy', ['-v']).status !== 0) missing.push('haproxy');
   return missing;
+}
+
+/** The pid of a demo still running, from its lock file (outside STATE: cleanup removes STATE). */
+function otherDemo() {
+  let pid;
+  try {
+    pid = Number(fs.readFileSync(LOCK, 'utf8').trim());
+  } catch {
+    return undefined;
+  }
+  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return undefined;
+  try {
+    process.kill(pid, 0);
+    return pid;
+  } catch {
+    return undefined; // the lock of a demo that ended without removing it
+  }
+}
+
+/** The demo's ports something else listens on (a proxy just stopped by cleanup gets 3 s to go). */
+async function takenPorts() {
+  let taken = [];
+  for (let i = 0; i < 12; i++) {
+    taken = [];
+    for (const port of DEMO_PORTS) if (await portOpen(port)) taken.push(port);
+    if (!taken.length) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return taken;
 }
 
 function cleanup() {
@@ -124,7 +158,21 @@ async function main() {
     say('dist/ is missing: run `npm run build` first.');
     return 2;
   }
+  const other = otherDemo();
+  if (other) {
+    process.stderr.write(`demo: another demo runs (pid ${other}); wait for it to finish, or end it, and run this again.\n`);
+    return 2;
+  }
+  fs.writeFileSync(LOCK, `${process.pid}\n`);
   cleanup();
+  const taken = await takenPorts();
+  if (taken.length) {
+    process.stderr.write(
+      `demo: port${taken.length > 1 ? 's' : ''} ${taken.join(', ')} on 127.0.0.1 ${taken.length > 1 ? 'are' : 'is'} taken; the demo needs ${DEMO_PORTS.join(', ')} ` +
+        '(app slots and proxy): stop what listens there (`ss -ltnp`) and run it again.\n',
+    );
+    return 2;
+  }
   fs.mkdirSync(HOST_DIR, { recursive: true });
   fs.cpSync(path.join(root, 'example'), WORKSPACE, { recursive: true });
   const missing = await probe();
@@ -273,4 +321,9 @@ function finish() {
   return failed ? 1 : 0;
 }
 
-process.exitCode = await main();
+try {
+  process.exitCode = await main();
+} finally {
+  // Only our own lock: a refused second demo leaves the running one's alone.
+  if (fs.existsSync(LOCK) && fs.readFileSync(LOCK, 'utf8').trim() === String(process.pid)) fs.rmSync(LOCK, { force: true });
+}
