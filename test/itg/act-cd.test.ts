@@ -228,6 +228,8 @@ describe('django-cd.yml under nektos/act', () => {
       ...denv(),
       XDG_CACHE_HOME: path.join(tmp, 'xdg-cache'),
     });
+    // SLIPWAY_ACT_LOG=<file> keeps act's whole log (each step's time is in it).
+    if (process.env.SLIPWAY_ACT_LOG) fs.writeFileSync(process.env.SLIPWAY_ACT_LOG, run.log);
     front = await fetch(FRONT).then(
       async (r) => ({ status: r.status, body: await r.text() }),
       () => undefined,
