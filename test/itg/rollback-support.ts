@@ -3,9 +3,11 @@
  * example app's image, the loopback "VPS", wrk): later releases of the app built FROM that image
  * with the migrations of test/fixtures/rollback-v2 and -v3, and small database helpers.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { REPO_ROOT } from '../harness/job';
@@ -85,4 +87,75 @@ export function bareVenv(): string {
   const dir = path.join(os.tmpdir(), 'slipway-rollback-bare-venv');
   if (!fs.existsSync(path.join(dir, 'bin', 'python'))) sh('python3', ['-m', 'venv', '--without-pip', dir]);
   return dir;
+}
+
+/**
+ * A git remote over smart HTTP on 127.0.0.1 (`git http-backend` as CGI), that answers only
+ * requests carrying `Authorization: Basic base64(x-access-token:<token>)`, as GitHub takes an
+ * installation token: the way rollback's `revert` must reach an https origin.
+ */
+export class GitHttpRemote {
+  readonly requests: { method: string; path: string; authorization: string | undefined }[] = [];
+  private server?: http.Server;
+  url = '';
+
+  constructor(
+    readonly root: string,
+    readonly token: string,
+  ) {}
+
+  async start(): Promise<string> {
+    const expected = `Basic ${Buffer.from(`x-access-token:${this.token}`).toString('base64')}`;
+    this.server = http.createServer((req, res) => {
+      const url = new URL(req.url ?? '/', 'http://remote');
+      const authorization = req.headers.authorization;
+      this.requests.push({ method: req.method ?? 'GET', path: url.pathname, authorization });
+      if (authorization?.replace(/^basic /i, 'Basic ') !== expected) {
+        res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="git"' });
+        res.end('Unauthorized');
+        return;
+      }
+      const cgi = spawn('git', ['http-backend'], {
+        env: {
+          ...process.env,
+          GIT_PROJECT_ROOT: this.root,
+          GIT_HTTP_EXPORT_ALL: '1',
+          REMOTE_USER: 'x-access-token', // lets http-backend accept pushes
+          REQUEST_METHOD: req.method ?? 'GET',
+          PATH_INFO: decodeURIComponent(url.pathname),
+          QUERY_STRING: url.search.slice(1),
+          CONTENT_TYPE: req.headers['content-type'] ?? '',
+          HTTP_CONTENT_ENCODING: req.headers['content-encoding'] ?? '',
+          GIT_PROTOCOL: String(req.headers['git-protocol'] ?? ''),
+        },
+      });
+      req.pipe(cgi.stdin);
+      let head = Buffer.alloc(0);
+      let sent = false;
+      cgi.stdout.on('data', (chunk: Buffer) => {
+        if (sent) return void res.write(chunk);
+        head = Buffer.concat([head, chunk]);
+        const end = head.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        let status = 200;
+        const headers: Record<string, string> = {};
+        for (const line of head.subarray(0, end).toString('latin1').split('\r\n')) {
+          const [k, ...v] = line.split(':');
+          if (k!.toLowerCase() === 'status') status = Number.parseInt(v.join(':').trim(), 10);
+          else headers[k!] = v.join(':').trim();
+        }
+        res.writeHead(status, headers);
+        res.write(head.subarray(end + 4));
+        sent = true;
+      });
+      cgi.on('close', () => res.end());
+    });
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return this.url;
+  }
+
+  async stop(): Promise<void> {
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
 }

@@ -1,6 +1,6 @@
 /**
- * A local stand-in for GitHub's REST API, deployments only, checked against GitHub's own OpenAPI
- * description (@octokit/openapi, api.github.com.deref.json): every request must match a
+ * A local stand-in for GitHub's REST API, deployments and opening a pull request, checked against
+ * GitHub's own OpenAPI description (@octokit/openapi, api.github.com.deref.json): every request must match a
  * documented operation, its query parameters and JSON body must validate against the
  * operation's schema, and every answer this stand-in gives is validated against the documented
  * response schema too. Anything off is recorded in `violations` (and answered 422/404 as GitHub
@@ -65,6 +65,29 @@ export function validate(value: unknown, schema: Schema, at = '$'): string[] {
   return problems;
 }
 
+/** The smallest value a schema accepts (required properties only): the frame of a documented answer. */
+export function sample(schema: Schema): unknown {
+  if (schema.allOf) return Object.assign({}, ...schema.allOf.map((s) => sample(s) as object));
+  if (schema.oneOf || schema.anyOf) return sample((schema.oneOf ?? schema.anyOf)![0]!);
+  if (schema.nullable) return null;
+  if (schema.enum) return schema.enum[0];
+  switch (schema.type) {
+    case 'object':
+      return Object.fromEntries((schema.required ?? []).map((k) => [k, sample(schema.properties?.[k] ?? {})]));
+    case 'array':
+      return [];
+    case 'string':
+      return '';
+    case 'integer':
+    case 'number':
+      return 0;
+    case 'boolean':
+      return false;
+    default:
+      return null;
+  }
+}
+
 export interface GitHubRequest {
   method: string;
   path: string;
@@ -104,6 +127,8 @@ export class GitHubApiStub {
   readonly violations: string[] = [];
   readonly deployments: Deployment[] = [];
   readonly statuses = new Map<number, Status[]>();
+  /** Pull requests opened (POST /repos/{owner}/{repo}/pulls). */
+  readonly pulls: { number: number; title: string; head: string; base: string; body: string }[] = [];
   url = '';
   private server?: http.Server;
   private nextId = 1000;
@@ -192,7 +217,7 @@ export class GitHubApiStub {
     const parts = pathname.split('/');
     for (const [template, ops] of Object.entries(loadSpec().paths)) {
       const op = ops[method];
-      if (!op || !template.startsWith('/repos/{owner}/{repo}/deployments')) continue;
+      if (!op || !(template.startsWith('/repos/{owner}/{repo}/deployments') || template === '/repos/{owner}/{repo}/pulls')) continue;
       const tparts = template.split('/');
       if (tparts.length !== parts.length) continue;
       const params: Record<string, string> = {};
@@ -225,6 +250,28 @@ export class GitHubApiStub {
     body: Record<string, unknown>,
   ): { status: number; body: unknown } {
     const base = `${this.url}/repos/${this.repository}`;
+    if (template === '/repos/{owner}/{repo}/pulls' && method === 'post') {
+      const schema = loadSpec().paths[template]!.post!.responses['201']!.content!['application/json']!.schema;
+      const number = this.pulls.length + 1;
+      this.pulls.push({
+        number,
+        title: String(body.title),
+        head: String(body.head),
+        base: String(body.base),
+        body: typeof body.body === 'string' ? body.body : '',
+      });
+      const html = `https://github.com/${this.repository}/pull/${number}`;
+      const side = (ref: string) => ({ ...(sample(schema.properties!.head!) as object), label: `${params.owner}:${ref}`, ref });
+      const pr = sample(schema) as Record<string, unknown>;
+      Object.assign(pr, { id: this.nextId++, number, state: 'open', title: body.title, body: body.body ?? null, html_url: html });
+      Object.assign(pr, {
+        url: `${base}/pulls/${number}`,
+        head: side(String(body.head)),
+        base: side(String(body.base)),
+        user: this.user(),
+      });
+      return { status: 201, body: pr };
+    }
     if (template === '/repos/{owner}/{repo}/deployments' && method === 'post') {
       const ref = String(body.ref);
       if (!SHA.test(ref))

@@ -6,6 +6,7 @@ import { getBoolean, getDuration, getRequired, getString } from '@slipway/toolki
 import { checkEnvironmentName } from '@slipway/toolkit/releases';
 import { runnerTemp, workspaceDir } from '@slipway/toolkit/runner';
 import { readSentrySettings, type SentrySettings } from '@slipway/toolkit/sentry';
+import { checkAuthor, checkBranch, DEFAULT_AUTHOR, REVERTS, type RevertSettings } from './revert';
 import { DATABASE_MODES, parseTo, type DatabaseMode, type TargetSpec } from './target';
 
 export interface Inputs {
@@ -26,10 +27,11 @@ export interface Inputs {
   backupFile: string | undefined;
   lockTimeoutMs: number;
   sentry: SentrySettings | undefined;
+  /** undefined: `revert: false`. */
+  revert: RevertSettings | undefined;
 }
 
 const APP_NAME = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
-export const REVERTS = ['false', 'commit', 'pull-request'] as const;
 
 export function defaultAppName(repository: string | undefined): string {
   const name = (repository?.split('/')[1] ?? 'app')
@@ -61,16 +63,24 @@ export function getInputs(): Inputs {
   if (!(REVERTS as readonly string[]).includes(revert)) {
     throw new UserError(`Input \`revert\` must be false, commit or pull-request; got ${JSON.stringify(revert)}.`);
   }
-  if (revert !== 'false') {
-    throw new UserError(
-      `Input \`revert: ${revert}\` is not implemented in this version of rollback: set \`revert: false\` and revert the commits with git (docs/rollback.md).`,
-    );
-  }
+  const revertBranch = getString('revert-branch');
+  if (revertBranch) checkBranch(revertBranch, 'revert-branch');
+  const author = checkAuthor(
+    getString('revert-author-name') || DEFAULT_AUTHOR.name,
+    getString('revert-author-email') || DEFAULT_AUTHOR.email,
+  );
 
   const env = readAppEnv();
   const health = readHealth();
   const { releaseStore, githubToken } = readReleaseStore();
   const backupFile = getString('backup-file');
+  const repository = process.env.GITHUB_REPOSITORY ?? '';
+  if (revert === 'pull-request' && !githubToken) {
+    throw new UserError('Input `revert: pull-request` needs `github-token` (with contents: write and pull-requests: write).');
+  }
+  if (revert === 'pull-request' && !/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/.test(repository)) {
+    throw new UserError(`\`revert: pull-request\` needs GITHUB_REPOSITORY as owner/name; got ${JSON.stringify(repository)}.`);
+  }
   return {
     provider: providerName as ProviderName,
     environment,
@@ -86,5 +96,17 @@ export function getInputs(): Inputs {
     backupFile: backupFile ? path.resolve(workspaceDir(), backupFile) : undefined,
     lockTimeoutMs: getDuration('lock-timeout', 300_000),
     sentry: readSentrySettings(),
+    revert:
+      revert === 'false'
+        ? undefined
+        : {
+            mode: revert as 'commit' | 'pull-request',
+            branch: revertBranch || undefined,
+            authorName: author.name,
+            authorEmail: author.email,
+            token: githubToken,
+            repository,
+            repoDir: workspaceDir(),
+          },
   };
 }

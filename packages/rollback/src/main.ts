@@ -10,11 +10,13 @@ import { GitHubDeploymentsStore } from '@slipway/toolkit/github-deployments';
 import { healthUrl, waitForHealthy, type HealthResult } from '@slipway/toolkit/health';
 import { formatMs, Phases } from '@slipway/toolkit/log';
 import { DirectoryStore, newReleaseId, type ReleaseRecord, type ReleaseStore } from '@slipway/toolkit/releases';
+import { runnerTemp } from '@slipway/toolkit/runner';
 import { recordSentryDeploy, sentryReleaseFor } from '@slipway/toolkit/sentry';
 import { writeSummary, type SummarySection } from '@slipway/toolkit/summary';
 import { getInputs, type Inputs } from './context';
 import { irreversibleStep, planDatabase, runDatabase, type DatabasePlan, type DatabaseResult } from './database';
 import { imageText, planRows, restoreSection, stepsText } from './report';
+import { runRevert, type RevertResult } from './revert';
 import { defaultDatabaseMode, resolveTarget, type Resolution } from './target';
 
 function makeStore(inputs: Inputs): ReleaseStore {
@@ -70,6 +72,7 @@ export async function main(): Promise<void> {
       planDatabase(mode, res, { env: inputs.env, backupFile: inputs.backupFile, backupDir: inputs.backupDir }),
     );
     const rows = planRows(res, plan);
+    if (inputs.revert) rows.push(['Revert', revertPlanText(inputs, res)]);
     core.info(`Rollback plan for ${inputs.environment}:\n${rows.map(([k, v]) => `  ${k}: ${v}`).join('\n')}`);
     const refusal = irreversibleStep(plan);
     if (refusal) {
@@ -188,6 +191,33 @@ async function execute(inputs: Inputs, res: Resolution, plan: DatabasePlan, run:
       )
       .catch((e: unknown) => core.warning(`Sentry: ${e instanceof Error ? e.message : String(e)}; the rollback itself is done.`));
   }
+  let revert: RevertResult | undefined;
+  let revertFailure: string | undefined;
+  if (record.outcome === 'success' && inputs.revert) {
+    const settings = inputs.revert;
+    try {
+      revert = await phases.phase(`Reverting ${res.target.gitSha.slice(0, 7)}..${res.current.gitSha.slice(0, 7)} (${settings.mode})`, () =>
+        runRevert(
+          settings,
+          {
+            fromSha: target.gitSha,
+            toSha: res.current.gitSha,
+            releaseId: record.id,
+            environment: inputs.environment,
+            rolledBackId: res.current.id,
+            targetId: target.id,
+            gitRef: res.current.gitRef,
+          },
+          runnerTemp(),
+        ),
+      );
+      if (revert.revertSha) core.setOutput('revert-sha', revert.revertSha);
+      if (revert.pullRequest) core.setOutput('revert-pull-request-url', revert.pullRequest.url);
+    } catch (e) {
+      revertFailure = e instanceof Error ? e.message : String(e);
+      core.info(`Revert failed: ${revertFailure}`);
+    }
+  }
   if (activated) core.setOutput('url', activated.url);
   const sections: SummarySection[] = [
     { heading: 'Plan', rows: run.rows },
@@ -206,6 +236,7 @@ async function execute(inputs: Inputs, res: Resolution, plan: DatabasePlan, run:
         ...(db ? ([['Backup taken before', `${db.freshBackup.file} (${db.freshBackup.bytes} bytes)`]] as [string, string][]) : []),
         ...(plan.mode === 'migrate-back' && db ? ([['Migrations run', stepsText(plan)]] as [string, string][]) : []),
         ['Record', store.kind === 'github' ? 'GitHub Deployments' : 'directory'],
+        ...(inputs.revert && record.outcome === 'success' ? ([['Revert', revertText(revert, revertFailure)]] as [string, string][]) : []),
       ],
     },
   ];
@@ -222,4 +253,25 @@ async function execute(inputs: Inputs, res: Resolution, plan: DatabasePlan, run:
     }
     throw failure;
   }
+  if (revertFailure) {
+    throw new UserError(
+      `The rollback is done (${inputs.environment} serves ${target.id} again, recorded as ${record.id}), but the revert failed: ${revertFailure} ` +
+        `Revert by hand: git revert --no-edit ${target.gitSha.slice(0, 12)}..${res.current.gitSha.slice(0, 12)}`,
+    );
+  }
+}
+
+function revertPlanText(inputs: Inputs, res: Resolution): string {
+  const range = `git revert --no-edit ${res.target.gitSha.slice(0, 7)}..${res.current.gitSha.slice(0, 7)}`;
+  const branch = inputs.revert!.branch ?? (/^refs\/heads\/(.+)$/.exec(res.current.gitRef)?.[1] || '(set revert-branch)');
+  return inputs.revert!.mode === 'commit' ? `${range}, pushed to ${branch}` : `${range}, pull request into ${branch}`;
+}
+
+function revertText(revert: RevertResult | undefined, failure: string | undefined): string {
+  if (failure || !revert) return `FAILED: ${failure ?? 'not run'}`;
+  if (revert.note) return revert.note;
+  const what = `${revert.commits.length} commit(s) reverted (${revert.revertSha.slice(0, 7)})`;
+  return revert.pullRequest
+    ? `${what} on ${revert.pushedTo}: pull request #${revert.pullRequest.number} ${revert.pullRequest.url}`
+    : `${what}, pushed to ${revert.pushedTo}`;
 }
