@@ -129,6 +129,9 @@ describe('rollback with revert', () => {
     // actions/checkout's way: a depth-1 clone of the ref, origin over https, no credentials kept.
     git(tmp, 'clone', '-q', '--depth', '1', `file://${bare}`, workspace);
     git(workspace, 'remote', 'set-url', 'origin', `${remote.url}/shop.git`);
+    // What actions/checkout persists (persist-credentials): a header with its own token, here stale.
+    const stale = Buffer.from('x-access-token:ghs_expiredCheckoutToken').toString('base64');
+    git(workspace, 'config', `http.${remote.url}/.extraheader`, `AUTHORIZATION: basic ${stale}`);
     commit('barcode.txt', 'barcodes\n', 'feature: barcode');
     c3 = commit('app.txt', 'line one\nline two\n', 'fix: second line');
     a = await deploy('production', IMAGE('a'), c1);
@@ -158,7 +161,8 @@ describe('rollback with revert', () => {
     expect(git(workspace, 'status', '--porcelain', '--untracked-files=no')).toBe('');
     expect(git(workspace, 'rev-parse', 'HEAD')).toBe(c1);
     expect(git(workspace, 'worktree', 'list', '--porcelain').match(/^worktree /gm)).toHaveLength(1);
-    // Every request to the remote carried the token as GitHub takes it; it never showed in the log.
+    // Every request to the remote carried the input's token (alone: the persisted header was reset)
+    // as GitHub takes it; it never showed in the log.
     const pushes = remote.requests.filter((r) => r.path.endsWith('/git-receive-pack'));
     expect(pushes.length).toBeGreaterThan(0);
     expect(remote.requests.every((r) => r.authorization?.replace(/^basic /i, 'Basic ') === `Basic ${BASIC}`)).toBe(true);
