@@ -41,7 +41,7 @@ export async function main(): Promise<void> {
       id: releaseId,
       environment: inputs.environment,
       provider: inputs.provider,
-      providerReleaseId: '',
+      providerReleaseId: provider.plannedReleaseId?.(releaseId) ?? '',
       gitSha,
       gitRef: process.env.GITHUB_REF ?? '',
       image: inputs.image,
@@ -54,11 +54,24 @@ export async function main(): Promise<void> {
       outcome: 'in_progress',
       rollbackOf: null,
     };
-    await phases.phase(`Recording release ${releaseId} (${store.kind})`, () => store.begin(record));
+    // GitHub Deployments keep the payload a deployment is created with: the record begins once
+    // the migrations are known, just before traffic moves (see github-deployments.ts).
+    let begun = false;
+    let beginError: unknown;
+    const begin = async (): Promise<void> => {
+      await phases
+        .phase(`Recording release ${releaseId} (${store.kind})`, () => store.begin({ ...record, outcome: 'in_progress' }))
+        .catch((error: unknown) => {
+          beginError = error;
+          throw error;
+        });
+      begun = true;
+    };
     let result: DeployResult | undefined;
     let failure: Error | undefined;
     try {
       if (inputs.migrate) record.migrations = await phases.phase('Migrating the database', () => migrateOnce(inputs.image, inputs.env));
+      await begin();
       result = await phases.phase(`Deploying to ${inputs.provider}`, () =>
         provider.deploy({
           releaseId,
@@ -82,6 +95,13 @@ export async function main(): Promise<void> {
       failure = error instanceof Error ? error : new Error(String(error));
       record.outcome = (error as { rolledBack?: boolean }).rolledBack ? 'rolled-back' : 'failure';
     }
+    // A failure before the record began (the migration) is recorded too; a store that refused to begin is not asked again.
+    if (!begun && beginError === undefined) {
+      await begin().catch((error: unknown) =>
+        core.warning(`The failed release could not be recorded: ${error instanceof Error ? error.message : String(error)}`),
+      );
+    }
+    if (!begun) throw failure ?? new Error('the release record could not begin');
     await phases.phase('Recording the outcome', () => store.finish(record));
     if (result) core.setOutput('url', result.url);
     let sentryState = inputs.sentry ? 'not published (deploy failed)' : 'not configured';

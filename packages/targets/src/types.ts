@@ -58,6 +58,11 @@ export interface Provider {
   readonly name: ProviderName;
   /** Checks credentials and settings without side effects; throws UserError naming the input. */
   validate(): Promise<void>;
+  /**
+   * The provider release id a deploy of `releaseId` will get, when the provider names it itself
+   * (so the release record can carry it from the start: GitHub Deployments keep the first payload).
+   */
+  plannedReleaseId?(releaseId: string): string;
   /** The provider release id serving now, read from the target itself. */
   currentRelease(): Promise<string | undefined>;
   /** Health-gated deploy. On failure the previous release keeps serving, and it throws. */

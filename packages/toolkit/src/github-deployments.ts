@@ -7,6 +7,13 @@ import { checkEnvironmentName, sortNewestFirst, type ReleaseOutcome, type Releas
  * in its payload under `slipway`), statuses for its progress (in_progress, then success with
  * environment_url and auto_inactive so GitHub marks earlier deployments inactive, or failure).
  * The Environments page of the repository shows them; rollback finds them with `list`.
+ *
+ * A deployment's payload cannot change after it is created, and a status has no payload: the
+ * deploy action therefore begins the record once everything rollback needs from it is known
+ * (image, migrations, backup; the provider release id when the provider names it up front),
+ * before traffic moves. What only the end knows is in the end status, where GitHub keeps it:
+ * the URL in `environment_url`, the outcome (rolled-back too) and the provider release id in
+ * its `description` (`success: <id> (sha256:…); provider release <id>`), read back by `list`.
  */
 type Octokit = ReturnType<typeof getOctokit>;
 
@@ -19,6 +26,10 @@ const STATE_FOR: Record<ReleaseOutcome, 'in_progress' | 'success' | 'failure' | 
 
 const PAGE = 100;
 const MAX_LISTED = 300;
+/** Statuses read per deployment: ours are in_progress and an end state, then GitHub's inactive ones. */
+const STATUSES_READ = 30;
+const DESCRIPTION_MAX = 140;
+const ENDED = new Set(['success', 'failure', 'error']);
 
 export interface GitHubStoreOptions {
   token: string;
@@ -121,11 +132,24 @@ export class GitHubDeploymentsStore implements ReleaseStore {
         const record = payload?.slipway;
         if (!record || typeof record.id !== 'string') continue; // not a Slipway deployment
         const { data: statuses } = await this.call('list deployment statuses', () =>
-          this.octokit.rest.repos.listDeploymentStatuses({ owner: this.owner, repo: this.repo, deployment_id: deployment.id, per_page: 1 }),
+          this.octokit.rest.repos.listDeploymentStatuses({
+            owner: this.owner,
+            repo: this.repo,
+            deployment_id: deployment.id,
+            per_page: STATUSES_READ,
+          }),
         );
         const latest = statuses[0];
+        // The status this store wrote at the end; later ones (inactive) carry no facts of their own.
+        const ended = statuses.find((s) => ENDED.has(s.state));
+        const facts = parseDescription(ended?.description ?? '', record.id);
         this.deploymentIds.set(record.id, deployment.id);
-        records.push({ ...record, outcome: outcomeOf(latest?.state, record.outcome), url: latest?.environment_url || record.url });
+        records.push({
+          ...record,
+          outcome: outcomeOf(latest?.state, facts.outcome ?? record.outcome),
+          url: ended?.environment_url || latest?.environment_url || record.url,
+          providerReleaseId: record.providerReleaseId || facts.providerReleaseId || '',
+        });
       }
       if (data.length < PAGE) break;
     }
@@ -144,7 +168,7 @@ export class GitHubDeploymentsStore implements ReleaseStore {
         repo: this.repo,
         deployment_id: deploymentId,
         state,
-        description: describe(record).slice(0, 140),
+        description: statusDescription(record),
         environment: record.environment,
         ...(record.url ? { environment_url: record.url } : {}),
         ...(this.options.logUrl ? { log_url: this.options.logUrl } : {}),
@@ -181,9 +205,28 @@ function outcomeOf(state: string | undefined, fallback: ReleaseOutcome): Release
   return fallback;
 }
 
-function describe(record: ReleaseRecord): string {
+/**
+ * A status description: `<outcome>: <release id> (<digest, short>); provider release <id>`,
+ * the digest left out first when it would not fit in GitHub's 140 characters.
+ */
+export function statusDescription(record: ReleaseRecord): string {
   const what = record.outcome === 'in_progress' ? 'deploying' : record.outcome;
-  return `${what}: ${record.id}${record.imageDigest ? ` (${record.imageDigest.slice(0, 19)})` : ''}`;
+  const head = `${what}: ${record.id}`;
+  const digest = record.imageDigest ? ` (${record.imageDigest.slice(0, 19)})` : '';
+  const provider =
+    record.providerReleaseId && /^\S+$/.test(record.providerReleaseId) ? `; provider release ${record.providerReleaseId}` : '';
+  const fits = [head + digest + provider, head + provider, head + digest, head].find((d) => d.length <= DESCRIPTION_MAX);
+  return fits ?? head.slice(0, DESCRIPTION_MAX);
+}
+
+const DESCRIPTION = /^(deploying|success|failure|rolled-back): (\S+)(?: \(sha256:[0-9a-f]*\))?(?:; provider release (\S+))?$/;
+
+/** What an end status's description says about record `id` (nothing when it is not ours). */
+export function parseDescription(description: string, id: string): { outcome?: ReleaseOutcome; providerReleaseId?: string } {
+  const m = DESCRIPTION.exec(description.trim());
+  if (!m || m[2] !== id) return {};
+  const outcome = m[1] === 'deploying' ? undefined : (m[1] as ReleaseOutcome);
+  return { outcome, providerReleaseId: m[3] };
 }
 
 function safeJson(text: string): unknown {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GitHubDeploymentsStore } from '@slipway/toolkit/github-deployments';
+import { GitHubDeploymentsStore, parseDescription, statusDescription } from '@slipway/toolkit/github-deployments';
 import { GitHubApiStub, validate } from '../../stubs/github-api';
 import { record } from './releases.test';
 
@@ -78,6 +78,66 @@ describe('GitHubDeploymentsStore against the OpenAPI-checked stand-in', () => {
     const current = await store.current('production');
     expect(current?.id).toBe('20260201-000003-0123456-003');
     expect(stub.violations).toEqual([]);
+  });
+
+  it('reads back what only the end knows (provider release id, URL, rolled-back) from the end status, after GitHub marked it inactive', async () => {
+    const store = new GitHubDeploymentsStore({ token: TOKEN, repository: 'acme/shop' });
+    const env = 'review-heroku';
+    const uuid = '0f4c7a52-1b0e-4a7e-9a55-2f1d3c9e8b10';
+    // Heroku names its release only when it is made: the record begins without it.
+    const r1 = record({ id: '20260301-000001-0123456-001', environment: env, provider: 'heroku', providerReleaseId: '', url: '' });
+    await store.begin({ ...r1, outcome: 'in_progress' });
+    await store.finish({ ...r1, providerReleaseId: uuid, url: 'https://shop-review.herokuapp.com/', outcome: 'success' });
+    const r2 = record({ id: '20260301-000002-0123456-002', environment: env, provider: 'heroku', providerReleaseId: '', url: '' });
+    await store.begin({ ...r2, outcome: 'in_progress' });
+    await store.finish({ ...r2, providerReleaseId: 'v-rolled', outcome: 'rolled-back' });
+    const r3 = record({ id: '20260301-000003-0123456-003', environment: env, provider: 'heroku', providerReleaseId: '', url: '' });
+    await store.begin({ ...r3, outcome: 'in_progress' });
+    await store.finish({ ...r3, providerReleaseId: 'a9d3', url: 'https://shop-review.herokuapp.com/', outcome: 'success' });
+
+    const posted = stub.requests
+      .filter((r) => r.method === 'POST' && r.path.endsWith('/statuses'))
+      .slice(-6)
+      .map((r) => r.body as { state: string; description: string; environment_url?: string });
+    expect(posted.map((b) => [b.state, b.description])).toEqual([
+      ['in_progress', `deploying: ${r1.id} (sha256:aaaaaaaaaaaa)`],
+      ['success', `success: ${r1.id} (sha256:aaaaaaaaaaaa); provider release ${uuid}`],
+      ['in_progress', `deploying: ${r2.id} (sha256:aaaaaaaaaaaa)`],
+      ['failure', `rolled-back: ${r2.id} (sha256:aaaaaaaaaaaa); provider release v-rolled`],
+      ['in_progress', `deploying: ${r3.id} (sha256:aaaaaaaaaaaa)`],
+      ['success', `success: ${r3.id} (sha256:aaaaaaaaaaaa); provider release a9d3`],
+    ]);
+    // The payload GitHub keeps is the one begin() sent: without the provider release id.
+    const created = stub.deployments
+      .filter((d) => d.environment === env)
+      .map((d) => d.payload as { slipway: { providerReleaseId: string } });
+    expect(created.map((p) => p.slipway.providerReleaseId)).toEqual(['', '', '']);
+    // GitHub marked r1 inactive (with an empty environment_url) when r3 succeeded.
+    expect(stub.latestStates(env).map((s) => s.state)).toEqual(['success', 'failure', 'inactive']);
+
+    const listed = await new GitHubDeploymentsStore({ token: TOKEN, repository: 'acme/shop' }).list(env);
+    expect(listed.map((r) => [r.id, r.outcome, r.providerReleaseId, r.url])).toEqual([
+      [r3.id, 'success', 'a9d3', 'https://shop-review.herokuapp.com/'],
+      [r2.id, 'rolled-back', 'v-rolled', ''],
+      [r1.id, 'success', uuid, 'https://shop-review.herokuapp.com/'],
+    ]);
+    // Everything begin() knew comes back from the payload as it was.
+    expect(listed[2]!.migrations).toEqual(r1.migrations);
+    const reads = stub.requests.filter((r) => r.method === 'GET' && r.path.endsWith('/statuses'));
+    expect(reads.at(-1)!.query.get('per_page')).toBe('30');
+    expect(stub.violations).toEqual([]);
+  });
+
+  it('a status description fits in 140 characters and is only read for its own release', () => {
+    const long = record({ providerReleaseId: 'x'.repeat(80) });
+    expect(statusDescription(long)).toBe(`success: ${long.id}; provider release ${'x'.repeat(80)}`);
+    expect(statusDescription(record({ providerReleaseId: 'x'.repeat(130) }))).toBe(`success: ${long.id} (sha256:aaaaaaaaaaaa)`);
+    expect(parseDescription(statusDescription(record({ providerReleaseId: 'rev-1' })), long.id)).toEqual({
+      outcome: 'success',
+      providerReleaseId: 'rev-1',
+    });
+    expect(parseDescription(statusDescription(record({ providerReleaseId: 'rev-1' })), '20990101-000000-0123456-fff')).toEqual({});
+    expect(parseDescription('superseded by a newer release', long.id)).toEqual({});
   });
 
   it('a bad token is one clear line', async () => {

@@ -56,6 +56,11 @@ export class SshProvider implements Provider {
     for (const host of this.hosts) await host.connect();
   }
 
+  /** Containers and env files are named by the release id itself. */
+  plannedReleaseId(releaseId: string): string {
+    return releaseId;
+  }
+
   async currentRelease(): Promise<string | undefined> {
     const host = this.hosts[0]!;
     await host.connect();
