@@ -15,7 +15,7 @@ import { collectArgv, getInputs, testArgv, type Inputs, type Runner } from './co
 import { detectRunner } from './detect';
 import { coverageRcfile, measureCoverage } from './coverage';
 import { annotateFailures, countResults, failuresOf, mergeAttempts, summarySections } from './report';
-import { restoreTimings, saveTimings } from './timings';
+import { restoreTimings, saveTimings, timingsDir } from './timings';
 import { installed, installIntoVenv, writeSupportModules } from './venv';
 
 export async function main(): Promise<void> {
@@ -61,16 +61,21 @@ export async function main(): Promise<void> {
   }
 
   let selection: string[] | undefined;
-  const timingsDir = path.join(work, 'timings');
+  let splitBy = '';
+  const timingsFolder = timingsDir(workspace);
   if (inputs.shard) {
     const shard = inputs.shard;
     const ids = await phases.phase('Collecting tests', () => collect(python, runner, inputs.args, projectDir, env, work));
     if (!ids.length) throw new UserError(noTestsMessage(runner, inputs.args));
     const timings = await phases.phase('Restoring test timings', () =>
-      restoreTimings({ key: inputs.timingsKey, runner, dir: timingsDir, total: shard.total, extraPath: inputs.timingsPath }),
+      restoreTimings({ key: inputs.timingsKey, runner, dir: timingsFolder, total: shard.total, extraPath: inputs.timingsPath }),
     );
     const plan = planShards(ids, timings, shard.total);
     selection = plan.shards[shard.index - 1]!;
+    splitBy =
+      plan.method === 'timings'
+        ? `by recorded durations, ~${plan.estimates[shard.index - 1]!.toFixed(1)} s of ${plan.estimates.map((s) => s.toFixed(1)).join(' / ')}`
+        : 'by a stable hash (no recorded durations)';
     await core.group(`Shard ${shard.index}/${shard.total}: ${selection.length} of ${ids.length} tests`, async () => {
       core.info(
         plan.method === 'timings'
@@ -124,7 +129,7 @@ export async function main(): Promise<void> {
   annotateFailures(failuresOf(results), { projectDir, workspace });
   for (const id of flaky) annotate('warning', `${id} failed, then passed on a retry.`, { title: 'Flaky test' });
 
-  await saveTimings({ key: inputs.timingsKey, runner, dir: timingsDir, shard: inputs.shard, results: first });
+  await saveTimings({ key: inputs.timingsKey, runner, dir: timingsFolder, shard: inputs.shard, results: first });
 
   setOutputs(counts, flaky, durationMs, junitPath);
   if (cov) {
@@ -134,7 +139,7 @@ export async function main(): Promise<void> {
   const facts: [string, string][] = [
     ['Runner', runner],
     ['Processes', String(inputs.parallel)],
-    ...(inputs.shard ? ([['Shard', `${inputs.shard.index}/${inputs.shard.total}`]] as [string, string][]) : []),
+    ...(inputs.shard ? ([['Shard', `${inputs.shard.index}/${inputs.shard.total}, split ${splitBy}`]] as [string, string][]) : []),
     ...(inputs.retries ? ([['Attempts', String(attempts.length)]] as [string, string][]) : []),
     ...(cov ? ([['Coverage', `${cov.total.toFixed(2)}%`]] as [string, string][]) : []),
     ...phases.rows(),
