@@ -1,8 +1,16 @@
 /**
- * Injection corpus: every input of every action (read from its action.yml), one at a time, gets
- * every payload of test/security/injection.ts while the other inputs hold a cheap configuration
- * that gets past validation to the first real operation (a seeded setup-django state on a copy
- * of the example app, a Dockerfile that fails at its COPY, an SSH host that refuses at once).
+ * Injection corpus: every input of every action (read from its action.yml) gets every payload of
+ * test/security/injection.ts while the other inputs hold a cheap configuration that gets past
+ * validation to the first real operation (a seeded setup-django state on a copy of the example
+ * app, a Dockerfile that fails at its COPY, an SSH host that refuses at once).
+ *
+ * Runs are batched (test/security/injection.ts `judgeInputs`): one run carries the payload in
+ * every input of an action, each input with its own marker path; a run refused with a message
+ * naming an input has judged that input, which is taken out before the next run; a run that
+ * ends like the payload-free run has carried all its inputs past validation. So every
+ * (input, payload) pair is still judged by a run of the real bundle, in far fewer processes.
+ * SLIPWAY_SECURITY_FULL=1 runs each input alone with every payload instead (the exhaustive mode).
+ *
  * For each run: no marker file appears, the process exits (no hang), no stack trace is printed,
  * and a failed step says why in its one ::error:: line.
  */
@@ -13,9 +21,20 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { copyProject, Job, REPO_ROOT, type StepResult } from '../harness/job';
 import { preparedVenv, seedSetupDjango } from '../harness/python-env';
-import { ACTIONS, CI_PAYLOADS, inputsOf, PAYLOADS, STACK_TRACE, type ActionName } from '../security/injection';
+import {
+  ACTIONS,
+  CI_PAYLOADS,
+  inputsOf,
+  judgeInputs,
+  PAYLOADS,
+  STACK_TRACE,
+  type ActionName,
+  type Judgement,
+  type RunOutcome,
+} from '../security/injection';
 
-const CORPUS = process.env.SLIPWAY_SECURITY_FULL === '1' ? PAYLOADS : CI_PAYLOADS;
+const FULL = process.env.SLIPWAY_SECURITY_FULL === '1';
+const CORPUS = FULL ? PAYLOADS : CI_PAYLOADS;
 
 const STEP_TIMEOUT_MS = 60_000;
 const CONCURRENCY = 4;
@@ -60,48 +79,48 @@ function workspaceFor(action: ActionName): { job: Job } {
   return { job };
 }
 
-interface Case {
-  action: ActionName;
-  input: string;
-  payload: string;
-  marker: string;
-  value: string;
+/** A counting semaphore: at most `n` action runs at once, whichever chain they belong to. */
+function limiter(n: number): <T>(fn: () => Promise<T>) => Promise<T> {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  return async (fn) => {
+    if (active >= n) await new Promise<void>((resolve) => waiting.push(resolve));
+    active++;
+    try {
+      return await fn();
+    } finally {
+      active--;
+      waiting.shift()?.();
+    }
+  };
+}
+const limit = limiter(CONCURRENCY);
+
+/** One run of `action` with `values` over its cheap configuration; judged as the corpus requires. */
+async function runOnce(action: ActionName, values: Record<string, string>): Promise<RunOutcome & { step: StepResult }> {
+  return limit(async () => {
+    const { job } = workspaceFor(action);
+    try {
+      const step = await job.run(action, { ...base(action), ...values }, { timeoutMs: STEP_TIMEOUT_MS });
+      const posts = await job.post();
+      let problem: string | undefined;
+      const inputs = Object.keys(values).join(', ') || '(none)';
+      if (step.durationMs >= STEP_TIMEOUT_MS - 500) problem = `did not exit (killed at the timeout); payload in: ${inputs}`;
+      else if ([step, ...posts].some((s) => STACK_TRACE.test(s.log)))
+        problem = `printed a stack trace:\n${[step, ...posts]
+          .map((s) => s.log)
+          .join('\n')
+          .slice(0, 2000)}`;
+      else if (step.exitCode !== 0 && !step.failure) problem = `failed without an ::error:: line:\n${step.log.slice(-1500)}`;
+      return { exitCode: step.exitCode, failure: step.failure, problem, step };
+    } finally {
+      fs.rmSync(job.workspace, { recursive: true, force: true });
+      fs.rmSync(path.dirname(job.home), { recursive: true, force: true });
+    }
+  });
 }
 
-interface Outcome extends Case {
-  step?: StepResult;
-  problem?: string;
-}
-
-async function runCase(c: Case): Promise<Outcome> {
-  const { job } = workspaceFor(c.action);
-  try {
-    const step = await job.run(c.action, { ...base(c.action), [c.input]: c.value }, { timeoutMs: STEP_TIMEOUT_MS });
-    await job.post();
-    let problem: string | undefined;
-    if (step.durationMs >= STEP_TIMEOUT_MS - 500) problem = 'did not exit (killed at the timeout)';
-    else if (STACK_TRACE.test(step.log)) problem = `printed a stack trace:\n${step.log.slice(0, 2000)}`;
-    else if (step.exitCode !== 0 && !step.failure) problem = `failed without an ::error:: line:\n${step.log.slice(-1500)}`;
-    return { ...c, step, problem };
-  } finally {
-    fs.rmSync(job.workspace, { recursive: true, force: true });
-    fs.rmSync(path.dirname(job.home), { recursive: true, force: true });
-  }
-}
-
-async function pool<T, R>(items: T[], n: number, fn: (t: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = [];
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: n }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        out[i] = await fn(items[i]!);
-      }
-    }),
-  );
-  return out;
-}
+const marker = (action: ActionName, input: string, payload: number): string => path.join(markers, `${action}.${input}.${payload}`);
 
 beforeAll(() => {
   venv = preparedVenv([path.join(REPO_ROOT, 'example', 'requirements.txt')]);
@@ -112,33 +131,71 @@ beforeAll(() => {
   fs.rmSync(keyDir, { recursive: true, force: true });
 });
 
-const totals = { inputs: 0, runs: 0, executions: 0, rejected: 0 };
+const totals = { inputs: 0, pairs: 0, runs: 0, executions: 0, rejected: 0, data: 0 };
 
 afterAll(() => {
   console.log(
     `injection: ${totals.inputs} inputs × ${CORPUS.length} payloads, executions: ${totals.executions} ` +
-      `(${totals.runs} runs; ${totals.rejected} failed with a message, ${totals.runs - totals.rejected} treated the value as data)`,
+      `(${totals.pairs} input-payload pairs judged in ${totals.runs} runs${FULL ? ', one input per run' : ''}: ` +
+      `${totals.rejected} refused naming the input, ${totals.data} carried as data to the first real operation)`,
   );
   fs.rmSync(markers, { recursive: true, force: true });
 });
 
+/**
+ * Every action's judgement, all chains sharing the runner pool: a chain is one (action, payload)
+ * and runs its batches one after another, so chains of different actions fill the pool together.
+ */
+let judged: Promise<Map<ActionName, { base: RunOutcome; perPayload: Judgement[] }>> | undefined;
+function judgeAll(): Promise<Map<ActionName, { base: RunOutcome; perPayload: Judgement[] }>> {
+  judged ??= (async () => {
+    const result = new Map<ActionName, { base: RunOutcome; perPayload: Judgement[] }>();
+    await Promise.all(
+      ACTIONS.map(async (action) => {
+        const baseRun = await runOnce(action, {});
+        const perPayload = await Promise.all(
+          CORPUS.map((p, i) =>
+            judgeInputs(
+              inputsOf(action),
+              (set) => runOnce(action, Object.fromEntries(set.map((input) => [input, p.value(marker(action, input, i))]))),
+              baseRun,
+              !FULL,
+            ),
+          ),
+        );
+        result.set(action, { base: baseRun, perPayload });
+      }),
+    );
+    return result;
+  })();
+  return judged;
+}
+
 describe('injection corpus', () => {
   it.each(ACTIONS.map((a) => [a]))('%s: no input executes a payload, hangs, or prints a stack trace', async (action) => {
-    const cases: Case[] = [];
-    for (const input of inputsOf(action)) {
-      CORPUS.forEach((p, i) => {
-        const marker = path.join(markers, `${action}.${input}.${i}`);
-        cases.push({ action, input, payload: p.name, marker, value: p.value(marker) });
-      });
-    }
-    const outcomes = await pool(cases, CONCURRENCY, runCase);
+    const { base: baseRun, perPayload } = (await judgeAll()).get(action)!;
+    expect(baseRun.problem, 'the run without a payload').toBeUndefined();
+    const inputs = inputsOf(action);
     const executed = fs.readdirSync(markers).filter((f) => f.startsWith(`${action}.`));
-    totals.inputs += inputsOf(action).length;
-    totals.runs += cases.length;
+    totals.inputs += inputs.length;
+    totals.runs += 1 + perPayload.reduce((n, j) => n + j.runs, 0);
     totals.executions += executed.length;
-    totals.rejected += outcomes.filter((o) => o.step && o.step.exitCode !== 0).length;
     expect(executed, `marker files created: ${executed.join(', ')}`).toEqual([]);
-    const problems = outcomes.filter((o) => o.problem).map((o) => `${o.action} \`${o.input}\` = ${o.payload}: ${o.problem}`);
+    const problems: string[] = [];
+    perPayload.forEach((j, i) => {
+      // Every input judged exactly once for this payload, by a refusal naming it or a run carrying it.
+      const seen = [...j.verdicts.map((v) => v.input), ...j.problems.flatMap((p) => p.inputs)].sort();
+      expect(seen, `${action} × ${CORPUS[i]!.name}: every input judged once`).toEqual([...inputs].sort());
+      totals.pairs += inputs.length;
+      totals.rejected += j.verdicts.filter((v) => v.verdict === 'rejected').length;
+      totals.data += j.verdicts.filter((v) => v.verdict === 'data').length;
+      for (const p of j.problems) problems.push(`${action} \`${p.inputs.join('`, `')}\` = ${CORPUS[i]!.name}: ${p.problem}`);
+      if (process.env.SLIPWAY_SECURITY_DEBUG)
+        console.log(
+          `${action} × ${CORPUS[i]!.name}: ${j.runs} runs; ` +
+            j.verdicts.map((v) => `${v.input}=${v.verdict}${v.verdict === 'data' ? ` (${v.failure ?? 'ok'})` : ''}`).join('; '),
+        );
+    });
     expect(problems, problems.join('\n\n')).toEqual([]);
   });
 });
