@@ -159,7 +159,11 @@ describe('rollback (ssh provider, image only)', () => {
         /^rollback failed: Input `database: restore-backup`: no backup was recorded by \S+ \(deploy with the migrate action's backup\); nothing was changed\.$/,
       ],
       [{ to: 'not a release!' }, /^rollback failed: Input `to` must be previous, a release id/],
-      [{ revert: 'pull-request' }, /^rollback failed: Input `revert: pull-request` is not implemented in this version of rollback/],
+      [
+        { revert: 'pull-request', 'github-token': '' },
+        /^rollback failed: Input `revert: pull-request` needs `github-token` \(with contents: write and pull-requests: write\)\.$/,
+      ],
+      [{ revert: 'commit', 'revert-branch': 'main..x' }, /^rollback failed: Input `revert-branch` must be a branch name/],
       [{ database: 'sometimes' }, /^rollback failed: Input `database` must be one of none, migrate-back, restore-backup/],
     ];
     for (const [over, message] of cases) expectUnchanged(await job.run('rollback', { ...common(), ...over }), before, message);
