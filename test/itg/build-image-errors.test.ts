@@ -119,6 +119,24 @@ describe('build-image bad input', () => {
   });
 });
 
+describe('build-image Dockerfile the classic builder cannot run', () => {
+  it('a RUN --mount=type=cache is refused before the build, naming BuildKit', async () => {
+    const ws = tinyProject({});
+    const dockerfile = path.join(ws, 'Dockerfile');
+    fs.writeFileSync(
+      dockerfile,
+      fs.readFileSync(dockerfile, 'utf8').replace('WORKDIR /app', 'RUN --mount=type=cache,target=/root/.cache true\nWORKDIR /app'),
+    );
+    const job = new Job({ toolCache, workspace: ws, env });
+    const step = await job.run('build-image', { image: `${registry}/${repo('mount')}`, push: 'false' }, LONG);
+    expect(step.exitCode).toBe(1);
+    expect(step.failure).toBe(
+      'build-image failed: The Dockerfile uses RUN --mount=type=cache, which needs BuildKit (docker buildx); this engine has only the classic builder.',
+    );
+    expect(step.log).not.toMatch(/^Step 1\//m);
+  });
+});
+
 describe('build-image registry login', () => {
   it('a wrong password fails before the build, without the password in the message', async () => {
     const name = repo('login');

@@ -66,7 +66,7 @@ describe.each(VARIANTS)('build-image on %s', (fixture) => {
     const expected: Record<string, RegExp> = {
       'uv-project': /COPY pyproject.toml uv.lock \.\/[\s\S]*uv sync --frozen --no-dev --no-install-project --no-editable --extra prod/,
       subfolder:
-        /COPY requirements.txt \.\/[\s\S]*RUN cd backend && export DJANGO_SETTINGS_MODULE=mysite.settings[\s\S]*WORKDIR \/app\/backend/,
+        /COPY requirements.txt \.\/[\s\S]*WORKDIR \/app\/backend\n[\s\S]*COPY \. \/app\/\n(#[^\n]*\n)*RUN out=\$\([^\n]* python manage.py collectstatic /,
       'poetry-project': /COPY pyproject.toml poetry.lock \.\/[\s\S]*poetry export --only main/,
       'pipenv-project': /COPY Pipfile Pipfile.lock \.\/[\s\S]*pipenv requirements/,
     };

@@ -239,9 +239,14 @@ async function build(
   labels: Record<string, string>,
   temp: string,
 ): Promise<{ ms: number; cache: ReturnType<typeof cacheUse> }> {
-  const index = inputs.indexSettings
-    ? collectIndexSettings(process.env, await runnerPipConfig())
-    : { secrets: {}, described: [], skipped: [] };
+  const original = fs.readFileSync(dockerfilePath, 'utf8');
+  // Index settings reach a build only through secret mounts (in any option order): without one,
+  // skip reading them (`pip config list` costs a Python start on every build).
+  const mountsSecrets = /--mount=(\S*,)?type=secret\b/.test(original);
+  const index =
+    inputs.indexSettings && mountsSecrets
+      ? collectIndexSettings(process.env, await runnerPipConfig())
+      : { secrets: {}, described: [], skipped: [] };
   for (const d of index.described) core.info(`Index setting passed as a build secret: ${d}`);
   for (const s of index.skipped) core.info(`Index setting left out: ${s}`);
   const iidfile = path.join(temp, 'iid');
@@ -255,7 +260,6 @@ async function build(
     iidfile,
     network: inputs.network || undefined,
   };
-  const original = fs.readFileSync(dockerfilePath, 'utf8');
   let server: Awaited<ReturnType<typeof startSecretServer>> | undefined;
   let argv: string[];
   if (builder === 'buildx') {
@@ -279,12 +283,23 @@ async function build(
     if (inputs.cache !== 'gha' && inputs.cache !== 'none')
       core.info(`cache: ${inputs.cache} needs buildx; the classic builder uses the engine's layer cache.`);
     let text = original;
-    if (/--mount=type=secret/.test(original)) {
+    // Any RUN --mount: secret mounts are emulated, other kinds refused with a clear message.
+    if (/--mount=/.test(original)) {
       server = await startSecretServer(index.secrets);
-      const rewritten = rewriteSecretMounts(original, server.base);
+      let rewritten: ReturnType<typeof rewriteSecretMounts>;
+      try {
+        rewritten = rewriteSecretMounts(original, server.base);
+      } catch (err) {
+        await server.close();
+        throw err;
+      }
       text = rewritten.text;
-      core.info(`Classic builder: secret mounts (${rewritten.ids.join(', ')}) are served from the runner's loopback for this build only.`);
-      spec.network = spec.network ?? 'host';
+      if (rewritten.ids.length) {
+        core.info(
+          `Classic builder: secret mounts (${rewritten.ids.join(', ')}) are served from the runner's loopback for this build only.`,
+        );
+        spec.network = spec.network ?? 'host';
+      }
     }
     // One LABEL instruction instead of a container per --label (unless a target stage is picked).
     if (!inputs.target) {

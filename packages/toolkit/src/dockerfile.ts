@@ -5,9 +5,9 @@ import { UserError } from './errors';
 /**
  * A production Dockerfile for a Django project that has none, and a .dockerignore to go with
  * it. Two stages: `builder` makes /opt/venv from the lockfile alone (its own cached layer, so a
- * code-only change rebuilds only the last layers), the final stage copies the venv and the
- * code onto a fresh slim base, collects static files with a throwaway key, and runs gunicorn
- * as a non-root user. Package-index settings arrive as build secrets (`index-env`, `index-ca`)
+ * code-only change rebuilds only the last layers), the final stage copies the venv onto a
+ * fresh slim base, then the code, collects static files with a throwaway key, and runs
+ * gunicorn as a non-root user. Package-index settings arrive as build secrets (`index-env`, `index-ca`)
  * that never land in a layer.
  */
 
@@ -32,10 +32,6 @@ export interface DjangoProjectPlan {
   extras: string[];
   healthPath: string;
 }
-
-// Exit 0: the project collects static files; 3: it has no staticfiles app; else settings failed.
-const STATICFILES_PROBE =
-  "import sys, django; django.setup(); from django.conf import settings; sys.exit(0 if 'django.contrib.staticfiles' in settings.INSTALLED_APPS else 3)";
 
 export const SECRET_IDS = { env: 'index-env', ca: 'index-ca' } as const;
 export const UV_VERSION = '0.9.30';
@@ -174,11 +170,21 @@ function extraProviding(pyproject: string, pkg: string): string | undefined {
 const SECRETS_MOUNT = `--mount=type=secret,id=${SECRET_IDS.env} --mount=type=secret,id=${SECRET_IDS.ca}`;
 // Index settings (URLs, credentials, CA) as exported variables, present only during this RUN.
 const LOAD_INDEX = `if [ -f /run/secrets/${SECRET_IDS.env} ]; then . /run/secrets/${SECRET_IDS.env}; fi`;
+// Translation sources: Django reads only the compiled .mo catalogs next to them.
+const DROP_PO = "find /opt/venv -name '*.po' -delete";
 
+/**
+ * The dependency layer. /opt/venv has no pip of its own: the base image's pip installs into it
+ * (PIP_PYTHON), and uv, poetry and pipenv run from throwaway venvs removed in the same RUN, so
+ * the venv holds the project's dependencies and nothing that only built them.
+ */
 function installSteps(plan: DjangoProjectPlan): string[] {
-  const copy = `COPY ${plan.dependencyFiles.map((f) => f).join(' ')} ./`;
+  const copy = `COPY ${plan.dependencyFiles.join(' ')} ./`;
   const folder = (f: string): string => (path.posix.dirname(f) === '.' ? '' : `${path.posix.dirname(f)}/`);
-  const run = (...cmds: string[]): string => `RUN ${SECRETS_MOUNT} \\\n    ${[LOAD_INDEX, ...cmds].join(' \\\n && ')}`;
+  const run = (...cmds: string[]): string => `RUN ${SECRETS_MOUNT} \\\n    ${[LOAD_INDEX, ...cmds, DROP_PO].join(' \\\n && ')}`;
+  // A tool in its own venv, installed by the base image's pip (no ensurepip).
+  const tool = (dir: string, pkgs: string): string =>
+    `python -m venv --without-pip ${dir} && pip --python ${dir}/bin/python install ${pkgs}`;
   const gunicorn = plan.addGunicorn ? [`pip install gunicorn${plan.asgi ? ' uvicorn-worker' : ''}`] : [];
   const flat = (f: string): string => path.posix.basename(f);
   const lines: string[] = [];
@@ -194,7 +200,7 @@ function installSteps(plan: DjangoProjectPlan): string[] {
     const extras = plan.extras.map((e) => ` --extra ${e}`).join('');
     lines.push(
       run(
-        `python -m venv /opt/uv && /opt/uv/bin/pip install uv==${UV_VERSION}`,
+        tool('/opt/uv', `uv==${UV_VERSION}`),
         `UV_PROJECT_ENVIRONMENT=/opt/venv /opt/uv/bin/uv sync --frozen --no-dev --no-install-project --no-editable${extras} --python /opt/venv/bin/python`,
         ...gunicorn,
         'rm -rf /opt/uv',
@@ -204,7 +210,7 @@ function installSteps(plan: DjangoProjectPlan): string[] {
     const extras = plan.extras.map((e) => ` --extras ${e}`).join('');
     lines.push(
       run(
-        `python -m venv /opt/poetry && /opt/poetry/bin/pip install poetry==${POETRY_VERSION} poetry-plugin-export`,
+        tool('/opt/poetry', `poetry==${POETRY_VERSION} poetry-plugin-export`),
         `/opt/poetry/bin/poetry export --only main${extras} --format requirements.txt --output /tmp/requirements.txt`,
         'pip install --no-deps -r /tmp/requirements.txt',
         ...gunicorn,
@@ -214,7 +220,7 @@ function installSteps(plan: DjangoProjectPlan): string[] {
   } else if (plan.manager === 'pipenv') {
     lines.push(
       run(
-        `python -m venv /opt/pipenv && /opt/pipenv/bin/pip install pipenv==${PIPENV_VERSION}`,
+        tool('/opt/pipenv', `pipenv==${PIPENV_VERSION}`),
         '/opt/pipenv/bin/pipenv requirements > /tmp/requirements.txt',
         'pip install -r /tmp/requirements.txt',
         ...gunicorn,
@@ -235,13 +241,14 @@ function installSteps(plan: DjangoProjectPlan): string[] {
 }
 
 /**
- * The Dockerfile text for `plan`. The code and its static files are prepared in the builder
- * stage and copied last, so everything before the final COPY (user, venv, metadata) stays
- * cached on a code-only change: with the classic builder each instruction costs a container.
+ * The Dockerfile text for `plan`. The builder stage makes /opt/venv from the dependency files
+ * alone (build-only tools and packages stay there); the final stage takes the venv, then its
+ * metadata, then the code and its static files last, so a code-only change re-runs only
+ * the last steps: with the classic builder every instruction after a miss costs a container,
+ * and a COPY --from re-reads its whole source to check the cache.
  */
 export function renderDockerfile(plan: DjangoProjectPlan): string {
   const workdir = plan.projectDir ? `/app/${plan.projectDir}` : '/app';
-  const cd = plan.projectDir ? `cd ${plan.projectDir} && ` : '';
   const gunicornArgs = ['gunicorn', plan.application, '--access-logfile', '-'];
   if (plan.workerClass) gunicornArgs.push('--worker-class', plan.workerClass);
   const health = JSON.stringify(plan.healthPath);
@@ -258,46 +265,50 @@ export function renderDockerfile(plan: DjangoProjectPlan): string {
 # secrets ${SECRET_IDS.env} and ${SECRET_IDS.ca}, mounted for one RUN only: they never reach a layer.
 ARG PYTHON_VERSION=${plan.pythonVersion}
 
+# Dependencies in /opt/venv. Packages needed only to build wheels (compilers, headers) go here:
+# the final stage takes the venv alone.
 FROM python:\${PYTHON_VERSION}-slim AS builder
 ENV PYTHONDONTWRITEBYTECODE=1 \\
     PIP_NO_CACHE_DIR=1 \\
     PIP_DISABLE_PIP_VERSION_CHECK=1 \\
+    PIP_PYTHON=/opt/venv/bin/python \\
     UV_PYTHON_DOWNLOADS=never \\
     UV_LINK_MODE=copy \\
     VIRTUAL_ENV=/opt/venv \\
     PATH=/opt/venv/bin:$PATH
-RUN python -m venv /opt/venv
+# No pip inside the venv: the base image's pip installs into it (PIP_PYTHON).
+RUN python -m venv --without-pip /opt/venv
 WORKDIR /src
-# Dependencies first, from the lockfile alone: this layer is reused until the lockfile changes.
+# From the dependency files alone: this layer is reused until they change.
 ${installSteps(plan).join('\n')}
-COPY . .
-# Static files at build time, when the project uses django.contrib.staticfiles. The key exists
-# for this command only: it is not in the image's environment.
-RUN ${cd}export DJANGO_SETTINGS_MODULE=${plan.settingsModule} DJANGO_SECRET_KEY=collectstatic-build-only SECRET_KEY=collectstatic-build-only \\
- && python -c "${STATICFILES_PROBE}"; s=$?; \\
-    if [ $s -eq 0 ]; then python manage.py collectstatic --noinput; \\
-    elif [ $s -eq 3 ]; then echo "django.contrib.staticfiles is not installed: no collectstatic"; \\
-    else exit $s; fi
 
 FROM python:\${PYTHON_VERSION}-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \\
     PYTHONUNBUFFERED=1 \\
     VIRTUAL_ENV=/opt/venv \\
     PATH=/opt/venv/bin:$PATH \\
+    PIP_PYTHON=/opt/venv/bin/python \\
     DJANGO_SETTINGS_MODULE=${plan.settingsModule} \\
     PORT=8000 \\
     WEB_CONCURRENCY=2
 RUN groupadd --gid 10001 app \\
- && useradd --uid 10001 --gid app --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin app
+ && useradd --uid 10001 --gid app --no-log-init --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin app
 COPY --from=builder /opt/venv /opt/venv
 WORKDIR ${workdir}
-USER app
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \\
   CMD ["python", "-c", "${probe}"]
 # gunicorn binds 0.0.0.0:$PORT and starts $WEB_CONCURRENCY workers (both read from the environment).
 CMD ${JSON.stringify(gunicornArgs)}
 # The code last, owned by root and read-only for the app user.
-COPY --from=builder /src /app
+COPY . /app/
+# Static files at build time, when the project uses django.contrib.staticfiles ("Unknown command"
+# otherwise). The key exists for this command only: it is not in the image's environment.
+RUN out=$(DJANGO_SECRET_KEY=collectstatic-build-only SECRET_KEY=collectstatic-build-only python manage.py collectstatic --noinput 2>&1); s=$?; \\
+    printf '%s\\n' "$out"; \\
+    if [ $s -ne 0 ] && printf '%s' "$out" | grep -q "Unknown command: 'collectstatic'"; then \\
+      echo "django.contrib.staticfiles is not installed: no collectstatic"; \\
+    else exit $s; fi
+USER app
 `;
 }
 

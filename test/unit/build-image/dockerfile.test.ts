@@ -130,18 +130,59 @@ describe('renderDockerfile', () => {
   it('installs dependencies from the lockfile before the code, with the index secrets mounted', () => {
     const deps = text.indexOf('COPY requirements.txt ./');
     const install = text.indexOf('RUN --mount=type=secret,id=index-env --mount=type=secret,id=index-ca');
-    const code = text.indexOf('COPY . .');
+    const code = text.indexOf('COPY . /app/');
     expect(deps).toBeGreaterThan(0);
     expect(install).toBeGreaterThan(deps);
     expect(code).toBeGreaterThan(install);
   });
-  it('runs as a non-root user, code last, key only for collectstatic', () => {
-    expect(text).toMatch(/USER app\n[\s\S]*COPY --from=builder \/src \/app\n$/);
+  it('ships a venv without pip or translation sources: the base image pip installs into it', () => {
+    const [builder, final] = text.split(/^FROM python:\$\{PYTHON_VERSION\}-slim$/m);
+    expect(builder).toContain('RUN python -m venv --without-pip /opt/venv\n');
+    expect(builder).toMatch(/^ {4}PIP_PYTHON=\/opt\/venv\/bin\/python \\$/m);
+    expect(builder).toMatch(/ && pip install -r requirements.txt \\\n && find \/opt\/venv -name '\*\.po' -delete\n/);
+    // The final stage takes the venv alone, and runs no pip.
+    expect(final).toContain('COPY --from=builder /opt/venv /opt/venv\n');
+    expect(final).not.toMatch(/--from=builder \/src|pip install|--mount/);
+    expect(final).toMatch(/useradd --uid 10001 --gid app --no-log-init /);
+  });
+  it('runs as a non-root user, code and static files last, key only for collectstatic', () => {
     expect(text).toMatch(
-      /export DJANGO_SETTINGS_MODULE=shop.settings DJANGO_SECRET_KEY=collectstatic-build-only[\s\S]*then python manage.py collectstatic --noinput/,
+      /COPY --from=builder \/opt\/venv \/opt\/venv\nWORKDIR \/app\n[\s\S]*\nCMD \[[^\n]*\n(#[^\n]*\n)*COPY \. \/app\/\n/,
+    );
+    expect(text).toMatch(
+      /COPY \. \/app\/\n(#[^\n]*\n)*RUN out=\$\(DJANGO_SECRET_KEY=collectstatic-build-only SECRET_KEY=collectstatic-build-only python manage.py collectstatic --noinput 2>&1\); s=\$\?;/,
+    );
+    expect(text).toMatch(
+      /grep -q "Unknown command: 'collectstatic'"; then \\\n[^\n]*echo "django.contrib.staticfiles is not installed[^\n]*\n {4}else exit \$s; fi\nUSER app\n$/,
     );
     expect(text).not.toMatch(/^ENV[^\n]*SECRET_KEY/m);
     expect(text).toMatch(/^HEALTHCHECK [\s\S]*CMD \["python", "-c"/m);
+  });
+  it.each([
+    [
+      'test/fixtures/uv-project',
+      'manage.py',
+      /RUN python -m venv --without-pip \/opt\/venv[\s\S]*python -m venv --without-pip \/opt\/uv && pip --python \/opt\/uv\/bin\/python install uv==/,
+    ],
+    [
+      'test/fixtures/poetry-project',
+      'manage.py',
+      /python -m venv --without-pip \/opt\/poetry && pip --python \/opt\/poetry\/bin\/python install poetry==[\s\S]* && pip install gunicorn \\\n/,
+    ],
+    [
+      'test/fixtures/pipenv-project',
+      'manage.py',
+      /python -m venv --without-pip \/opt\/pipenv && pip --python \/opt\/pipenv\/bin\/python install pipenv==/,
+    ],
+    [
+      'test/fixtures/subfolder',
+      'backend/manage.py',
+      /WORKDIR \/app\/backend\n[\s\S]*COPY \. \/app\/\n[\s\S]*python manage.py collectstatic/,
+    ],
+  ])('%s: tools in throwaway venvs, the project folder as the working directory', (dir, managePy, expected) => {
+    const t = renderDockerfile(plan(dir, managePy));
+    expect(t).toMatch(expected);
+    expect(t.split('\nFROM ')[2]).not.toMatch(/\/opt\/(uv|poetry|pipenv)/);
   });
 });
 
