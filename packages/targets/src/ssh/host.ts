@@ -210,6 +210,37 @@ export class RemoteHost {
     return name;
   }
 
+  /**
+   * Starts the kept container of a release again (rollback) when it was made for exactly this:
+   * the same image, slot and port, environment. Its env file is the release's own, written once.
+   * Returns why not (and changes nothing) otherwise, so the caller recreates it.
+   */
+  async restartKept(opts: {
+    releaseId: string;
+    image: string;
+    environment: string;
+    slot: Slot;
+    port: number;
+  }): Promise<string | undefined> {
+    const name = this.containerName(opts.releaseId);
+    // Only PORT is printed from the container's environment: the rest may hold secrets.
+    const format =
+      '{{.Image}}\t{{index .Config.Labels "slipway.slot"}}\t{{index .Config.Labels "slipway.environment"}}\t' +
+      '{{range .Config.Env}}{{if eq (index (split . "=") 0) "PORT"}}{{.}}{{end}}{{end}}';
+    const r = await this.run(['docker', 'inspect', '--type', 'container', '--format', format, name], { allowFailure: true });
+    if (r.exitCode !== 0) return 'no kept container';
+    const [image = '', slot = '', environment = '', port = ''] = r.stdout.trim().split('\t');
+    const differs = [
+      image !== opts.image && !opts.image.endsWith(`@${image}`) ? `image ${image}` : '',
+      slot !== opts.slot ? `slot ${slot || 'unknown'}` : '',
+      environment !== opts.environment ? `environment ${environment || 'unknown'}` : '',
+      port !== `PORT=${opts.port}` ? `${port || 'no PORT'}` : '',
+    ].filter(Boolean);
+    if (differs.length) return `kept container made for another ${differs.join(', ')}`;
+    await this.run(['docker', 'start', name], { label: 'Starting the kept container' });
+    return undefined;
+  }
+
   /** Fails when the container exited (the app crashed at start). */
   async containerRunning(name: string): Promise<boolean> {
     const r = await this.run(['docker', 'inspect', '--format', '{{.State.Running}}', name], { allowFailure: true });

@@ -174,8 +174,16 @@ export class SshProvider implements Provider {
     for (const c of await host.containers()) {
       if (c.state === 'running' && c.name !== previous?.container && c.name !== name) await host.stopContainer(c.name);
     }
-    r.log(`${host.name}: starting ${name} on slot ${slot} (port ${port})`);
-    await host.startContainer({ releaseId: r.releaseId, image, environment: r.environment, slot, port });
+    const spec = { releaseId: r.releaseId, image, environment: r.environment, slot, port };
+    // A release served again (rollback) starts its kept container when it fits: no create, same config.
+    const notKept = r.envFile === undefined ? await host.restartKept(spec) : 'new release';
+    if (notKept === undefined) {
+      r.log(`${host.name}: started the kept container ${name} again on slot ${slot} (port ${port})`);
+    } else {
+      if (r.envFile === undefined) r.log(`${host.name}: recreating ${name} (${notKept})`);
+      r.log(`${host.name}: starting ${name} on slot ${slot} (port ${port})`);
+      await host.startContainer(spec);
+    }
     const health = await this.checkHealth(host, port, r.health, r.log);
     if (!health.ok) {
       const logs = await host.containerLogs(name);
@@ -225,6 +233,10 @@ export class SshProvider implements Provider {
           url,
           expectedStatus: check.expectedStatus,
           timeoutMs: check.timeoutMs,
+          // The slot is polled over the SSH forward, not the public URL: often, so a release
+          // that is up gets traffic within half a second of its first healthy answer.
+          intervalMs: 200,
+          maxIntervalMs: 500,
           headers: check.hostHeader ? { Host: check.hostHeader } : undefined,
         },
         (n, problem) => core.debug(`health attempt ${n}: ${problem}`),
