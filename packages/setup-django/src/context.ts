@@ -87,12 +87,20 @@ function readEnvFile(root: string, file: string): Map<string, string> {
   return parseDotenv(fs.readFileSync(full, 'utf8'), `env-file ${file}`);
 }
 
-/** `apt-get install` argv for system-packages (run with sudo when not root). */
-export function aptArgv(packages: string[], isRoot: boolean): { update: [string, string[]]; install: [string, string[]] } {
+/**
+ * `apt-get` argv for system-packages (with sudo -n when not root). dpkg's lock is waited for
+ * (a runner's own apt timers can hold it); the simulated install needs no root.
+ */
+export function aptArgv(
+  packages: string[],
+  isRoot: boolean,
+): { update: [string, string[]]; simulate: [string, string[]]; install: [string, string[]] } {
   const wrap = (args: string[]): [string, string[]] => (isRoot ? ['apt-get', args] : ['sudo', ['-n', 'apt-get', ...args]]);
+  const lock = ['-o', 'DPkg::Lock::Timeout=120'];
   return {
-    update: wrap(['-q', 'update']),
-    install: wrap(['-q', 'install', '-y', '--no-install-recommends', ...packages]),
+    update: wrap(['-q', ...lock, 'update']),
+    simulate: ['apt-get', ['-q', '--simulate', 'install', '--no-install-recommends', ...packages]],
+    install: wrap(['-q', ...lock, 'install', '-y', '--no-install-recommends', ...packages]),
   };
 }
 

@@ -16,9 +16,10 @@ import { saveState } from '@slipway/toolkit/state';
 import { writeSummary } from '@slipway/toolkit/summary';
 import { readOrigin, relocateVenv, restoreVenv, venvCacheKey, writeOrigin, type RestoreResult } from '@slipway/toolkit/venv-cache';
 import { waitForAll } from '@slipway/toolkit/wait-for';
-import { aptArgv, checkLocation, getInputs, parseCheckOutput } from './context';
+import { checkLocation, getInputs, parseCheckOutput } from './context';
 import { installDependencies } from './install';
 import { ensureUv } from './tools';
+import { installSystemPackages } from './system-packages';
 
 /** What main hands to post (the runner keeps it as action state). */
 export interface CacheState {
@@ -70,11 +71,7 @@ export async function main(): Promise<void> {
   const waiting = inputs.waitFor.length ? settle(waitForAll(inputs.waitFor, inputs.waitTimeoutMs)) : undefined;
 
   if (inputs.systemPackages.length) {
-    await phases.phase('Installing system packages', async () => {
-      const { update, install } = aptArgv(inputs.systemPackages, process.getuid?.() === 0);
-      await execTool(...update, { env: { DEBIAN_FRONTEND: 'noninteractive' }, label: 'apt-get update' });
-      await execTool(...install, { env: { DEBIAN_FRONTEND: 'noninteractive' }, label: 'Installing system packages' });
-    });
+    await phases.phase('Installing system packages', () => installSystemPackages(inputs.systemPackages, process.getuid?.() === 0));
   }
 
   const interpreter = await phases.phase('Resolving Python', async () => {

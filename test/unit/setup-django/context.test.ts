@@ -3,6 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { aptArgv, checkLocation, getInputs, parseCheckOutput } from '../../../packages/setup-django/src/context';
+import { unknownPackages } from '../../../packages/setup-django/src/system-packages';
 
 const set: string[] = [];
 function inputs(values: Record<string, string>): void {
@@ -90,15 +91,29 @@ describe('getInputs', () => {
 });
 
 describe('aptArgv', () => {
-  it('runs apt-get directly as root and through sudo -n otherwise', () => {
+  it('runs apt-get directly as root and through sudo -n otherwise, waiting for the dpkg lock; simulates without root', () => {
     expect(aptArgv(['libpq-dev'], true)).toEqual({
-      update: ['apt-get', ['-q', 'update']],
-      install: ['apt-get', ['-q', 'install', '-y', '--no-install-recommends', 'libpq-dev']],
+      update: ['apt-get', ['-q', '-o', 'DPkg::Lock::Timeout=120', 'update']],
+      simulate: ['apt-get', ['-q', '--simulate', 'install', '--no-install-recommends', 'libpq-dev']],
+      install: ['apt-get', ['-q', '-o', 'DPkg::Lock::Timeout=120', 'install', '-y', '--no-install-recommends', 'libpq-dev']],
     });
-    expect(aptArgv(['a', 'b'], false).install).toEqual([
+    const user = aptArgv(['a', 'b'], false);
+    expect(user.install).toEqual([
       'sudo',
-      ['-n', 'apt-get', '-q', 'install', '-y', '--no-install-recommends', 'a', 'b'],
+      ['-n', 'apt-get', '-q', '-o', 'DPkg::Lock::Timeout=120', 'install', '-y', '--no-install-recommends', 'a', 'b'],
     ]);
+    expect(user.simulate[0]).toBe('apt-get');
+  });
+});
+
+describe('unknownPackages', () => {
+  it.each([
+    ['E: Unable to locate package nope-pkg', ['nope-pkg']],
+    ["E: Package 'python-old' has no installation candidate", ['python-old']],
+    ["E: Version '9.9' for 'sl' was not found", ['sl=9.9']],
+    ['Inst sl (5.02-1+b1 Debian:12/stable [amd64])\nConf sl (5.02-1+b1 Debian:12/stable [amd64])', []],
+  ])('%s', (output, names) => {
+    expect(unknownPackages(output)).toEqual(names);
   });
 });
 
