@@ -3,8 +3,10 @@
  * dangerous-migrations fixture through the linter, two concurrent runs for the lock, and a
  * migration that fails half-way restored from its backup.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { copyProject, Job, REPO_ROOT } from '../harness/job';
@@ -300,5 +302,117 @@ describe('migrate on MariaDB', () => {
     expect(JSON.parse(step.outputs['current-state']!)).toMatchObject({ catalog: '0004_product_slug_unique' });
     expect(fs.readFileSync(step.outputs.backup!, 'utf8')).toContain('-- MariaDB dump');
     expect(step.log).not.toMatch(/--password|-p\S/);
+  });
+});
+
+/**
+ * A migration that, in the run whose environment names SLIPWAY_TEST_HOLD, says it is running
+ * (so the lock is held) and waits until the test lets it go; elsewhere it does nothing.
+ */
+const HOLDING_MIGRATION = `import os
+import time
+from django.db import migrations
+
+
+def hold(apps, schema_editor):
+    marker = os.environ.get("SLIPWAY_TEST_HOLD")
+    if not marker:
+        return
+    open(marker + ".held", "w").close()
+    for _ in range(1200):
+        if os.path.exists(marker + ".release"):
+            return
+        time.sleep(0.05)
+
+
+class Migration(migrations.Migration):
+    dependencies = [("catalog", "0004_product_slug_unique")]
+    operations = [migrations.RunPython(hold, migrations.RunPython.noop)]
+`;
+
+const SECOND_ONLY_MIGRATION = `from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    dependencies = [("catalog", "0005_hold")]
+    operations = [migrations.RunSQL("SELECT 1", "SELECT 1")]
+`;
+
+async function until(what: string, ok: () => boolean, ms = 120_000): Promise<void> {
+  for (const end = Date.now() + ms; !ok();) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe.each([
+  {
+    vendor: 'MariaDB (GET_LOCK)',
+    url: () => freshMy('slipway_migrate_lock'),
+    where: String.raw`127\.0\.0\.1:3306`,
+    holder: String.raw`held by connection \d+`,
+    // The lock's name, as the helper derives it from vendor, HOST and NAME.
+    held: () =>
+      mysql(
+        `SELECT IS_USED_LOCK('slipway:${createHash('sha256').update('slipway-migrate:mysql:127.0.0.1:slipway_migrate_lock').digest('hex').slice(0, 48)}') IS NOT NULL`,
+      ) === '1',
+    applied: (url: string) => mysql("SELECT name FROM django_migrations WHERE app='catalog' ORDER BY name", url.split('/').pop()),
+  },
+  {
+    vendor: 'SQLite (lock file)',
+    url: () => `sqlite:///${path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-h4-lock-')), 'shared.sqlite3')}`,
+    where: String.raw`/.*/shared\.sqlite3`,
+    holder: String.raw`lock file /.*/shared\.sqlite3\.slipway-lock held by another process`,
+    held: (url: string) =>
+      spawnSync('python3', [
+        '-c',
+        'import fcntl, os, sys; fcntl.flock(os.open(sys.argv[1], os.O_RDWR | os.O_CREAT), fcntl.LOCK_EX | fcntl.LOCK_NB)',
+        `${url.slice('sqlite:///'.length)}.slipway-lock`,
+      ]).status !== 0,
+    applied: (url: string) =>
+      execFileSync('sqlite3', [url.slice('sqlite:///'.length), "SELECT name FROM django_migrations WHERE app='catalog' ORDER BY name"])
+        .toString()
+        .trim(),
+  },
+])('migrate on $vendor: lock contention', ({ url: makeUrl, where, holder, held, applied }) => {
+  it('a second run waits for the lock, times out in one clear line, and applies nothing', async () => {
+    const url = makeUrl();
+    const marker = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-h4-hold-')), 'hold');
+    const first = job('example', 'shop.settings', { DATABASE_URL: url, DJANGO_CONN_MAX_AGE: '0', SLIPWAY_TEST_HOLD: marker });
+    fs.writeFileSync(path.join(first.workspace, 'catalog', 'migrations', '0005_hold.py'), HOLDING_MIGRATION);
+    // The second run's project has one more migration, so "nothing applied" is visible in the table.
+    const second = job('example', 'shop.settings', { DATABASE_URL: url, DJANGO_CONN_MAX_AGE: '0' });
+    fs.writeFileSync(path.join(second.workspace, 'catalog', 'migrations', '0005_hold.py'), HOLDING_MIGRATION);
+    fs.writeFileSync(path.join(second.workspace, 'catalog', 'migrations', '0006_second_only.py'), SECOND_ONLY_MIGRATION);
+
+    const running = first.run('migrate', { 'fail-on': 'never', backup: 'false' });
+    try {
+      await until('the first run to hold the lock inside its apply', () => fs.existsSync(`${marker}.held`));
+      expect(held(url)).toBe(true);
+      const waited = await second.run('migrate', { 'fail-on': 'never', 'lock-timeout': '2s', 'backup-dir': 'b' });
+      expect(waited.exitCode).toBe(1);
+      expect(waited.failure).toMatch(
+        new RegExp(
+          `^migrate failed: Another migration holds the migration lock on the database at ${where} \\(${holder}\\); gave up waiting: raise \`lock-timeout\` or retry when it is done\\. Nothing was applied\\.$`,
+        ),
+      );
+      expect(waited.log).toContain('Taking the migration lock (waiting up to 2s)');
+      expect(waited.log).not.toContain('Applying migrations');
+      expect(waited.outputs.applied).toBeUndefined();
+      expect(fs.readdirSync(path.join(second.workspace, 'b'))).toEqual([]); // no backup: it is taken under the lock
+    } finally {
+      fs.writeFileSync(`${marker}.release`, '');
+    }
+    const done = await running;
+    expect(done.exitCode, done.log).toBe(0);
+    expect(JSON.parse(done.outputs.applied!)).toContain('catalog.0005_hold');
+    expect(applied(url).split('\n')).toEqual([
+      '0001_initial',
+      '0002_product_slug',
+      '0003_populate_product_slugs',
+      '0004_product_slug_unique',
+      '0005_hold',
+    ]);
+    expect(held(url)).toBe(false);
   });
 });

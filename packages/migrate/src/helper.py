@@ -1,8 +1,10 @@
 """Slipway migrate helper: asks Django's own migration machinery (loader, executor, schema
-editor) for the plan, the applied state, lint findings, and holds the migration lock.
+editor) for the plan, the applied state, lint findings; holds the migration lock; applies.
 
 Run as `python -c <this file> '<json request>'` in the project's folder with
 DJANGO_SETTINGS_MODULE set. The answer is the last stdout line, prefixed SLIPWAY_JSON:.
+`{"cmd": "session"}` keeps one process (one Django start-up) for a whole run: requests come
+one JSON object per stdin line, each answered by one SLIPWAY_JSON line.
 """
 import hashlib
 import json
@@ -300,13 +302,10 @@ def lock_key(conn):
     return int.from_bytes(digest[:8], "big", signed=True), "slipway:" + hashlib.sha256(ident.encode()).hexdigest()[:48]
 
 
-def cmd_lock(req):
-    """Takes the migration lock on a dedicated connection, says so, holds it until stdin closes."""
-    conn = connection_for(req.get("database", "default"), dedicated=True)
-    timeout = float(req.get("timeout", 300))
+def hold_lock(conn, timeout):
+    """Takes the migration lock on `conn` (a dedicated connection); returns the function that releases it."""
     deadline = time.monotonic() + timeout
     key, name = lock_key(conn)
-    release = None
     if conn.vendor == "postgresql":
         with conn.cursor() as cur:
             while True:
@@ -345,6 +344,7 @@ def cmd_lock(req):
                 break
             except OSError:
                 if time.monotonic() >= deadline:
+                    os.close(fd)
                     raise Refusal("lock-timeout", "lock file %s held by another process" % path)
                 time.sleep(0.25)
 
@@ -353,14 +353,101 @@ def cmd_lock(req):
             os.close(fd)
     else:
         raise Refusal("lock", "no migration lock for the %s backend" % conn.vendor)
+
+    def release_and_close():
+        try:
+            release()
+        finally:
+            conn.close()
+
+    return release_and_close
+
+
+def cmd_lock(req):
+    """Takes the migration lock on a dedicated connection, says so, holds it until stdin closes."""
+    conn = connection_for(req.get("database", "default"), dedicated=True)
+    release = hold_lock(conn, float(req.get("timeout", 300)))
     sys.stdout.write("SLIPWAY_LOCKED\n")
     sys.stdout.flush()
     try:
         sys.stdin.read()
     finally:
         release()
-        conn.close()
     return {"released": True}
+
+
+def cmd_apply(req):
+    """`migrate --noinput` in this process (its output streamed), then what is still pending and the state."""
+    from django.core.management import call_command
+    from django.db import connections
+
+    alias = req.get("database", "default")
+    connection_for(alias)
+    error = None
+    try:
+        call_command("migrate", interactive=False, database=alias, verbosity=1, skip_checks=False)
+    except Exception as exc:
+        traceback.print_exc()
+        error = first_line(exc)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if error:
+        connections[alias].close()  # a failed migration may leave the connection unusable
+    after = cmd_plan({"database": alias})
+    return {"ok": error is None, "failure": error, "pending": after["pending"], "state": after["state"]}
+
+
+def cmd_has_app(req):
+    from django.apps import apps
+
+    return {"installed": apps.is_installed(req["app"])}
+
+
+def cmd_session(req):
+    """One Django start-up for a whole run: answers requests (one JSON object per stdin line, one
+    SLIPWAY_JSON line each) until stdin closes. `lock` holds the migration lock on a dedicated
+    connection until `unlock`, or until stdin closes or the process ends (the server drops it)."""
+    alias = req.get("database", "default")
+    held = []
+
+    def handle(r):
+        cmd = r.get("cmd")
+        if cmd == "lock":
+            if held:
+                raise Refusal("lock", "this session already holds the migration lock")
+            conn = connection_for(alias, dedicated=True)
+            try:
+                held.append(hold_lock(conn, float(r.get("timeout", 300))))
+            except BaseException:
+                conn.close()
+                raise
+            return {"locked": True}
+        if cmd == "unlock":
+            if held:
+                held.pop()()
+            return {"released": True}
+        if cmd in SESSION_COMMANDS:
+            return SESSION_COMMANDS[cmd](dict(r, database=alias))
+        raise Refusal("request", "unknown session request %r" % cmd)
+
+    emit({"ready": True})
+    try:
+        while True:
+            line = sys.stdin.readline()
+            if not line:
+                break
+            if not line.strip():
+                continue
+            try:
+                emit(handle(json.loads(line)))
+            except Refusal as exc:
+                emit({"error": exc.kind, "message": str(exc)})
+            except Exception as exc:
+                emit({"error": "failed", "message": first_line(exc), "trace": traceback.format_exc()[-3000:]})
+    finally:
+        while held:
+            held.pop()()
+    return {"closed": True}
 
 
 def holder_pg(cur, key):
@@ -392,14 +479,25 @@ def cmd_settings(req):
     return {"databases": dbs}
 
 
-COMMANDS = {"settings": cmd_settings, "plan": cmd_plan, "state": cmd_state, "migrate-to": cmd_migrate_to, "lock": cmd_lock}
+SESSION_COMMANDS = {
+    "settings": cmd_settings,
+    "plan": cmd_plan,
+    "state": cmd_state,
+    "apply": cmd_apply,
+    "has-app": cmd_has_app,
+    "migrate-to": cmd_migrate_to,
+}
+COMMANDS = dict(SESSION_COMMANDS, lock=cmd_lock, session=cmd_session)
 
 
 def main():
     req = json.loads(sys.argv[1])
     try:
         import django
-
+    except Exception as exc:
+        emit({"error": "import-django", "message": first_line(exc)})
+        return
+    try:
         django.setup()
     except Exception as exc:
         emit({"error": "setup", "message": first_line(exc)})

@@ -13,10 +13,12 @@ import { maskSecret } from '@slipway/toolkit/secrets';
 import type { MigrationState } from '@slipway/toolkit/state';
 import { HELPER_SCRIPT } from './helper-script';
 import type { MigrationHost } from './host';
+import { MigrationSession } from './session';
 
 export type { Backup } from '@slipway/toolkit/db-backup';
 export type { MigrationHost } from './host';
 export { imageHost, runnerHost } from './host';
+export type { MigrationSession } from './session';
 
 export interface Project {
   host: MigrationHost;
@@ -24,6 +26,13 @@ export interface Project {
   database: string;
   /** Used in error messages: where the database is. */
   where?: string;
+  /**
+   * The helper process started by openSession: while it runs, every function below asks it
+   * (one Django start-up for the whole run) instead of starting Python again.
+   */
+  session?: MigrationSession;
+  /** Named in the message when the settings fail to load. */
+  settingsModule?: string;
 }
 
 export interface MigrationRef {
@@ -64,8 +73,38 @@ interface HelperAnswer {
   [key: string]: unknown;
 }
 
+/**
+ * Starts the project's Django once for the rest of the run (p.session); end it with closeSession
+ * before host.dispose(). Fails in one line when the settings do not load.
+ */
+export async function openSession(p: Project, opts: { timeoutMs?: number } = {}): Promise<MigrationSession> {
+  const { session, answer } = await MigrationSession.start(p.host, p.database, opts.timeoutMs);
+  if (answer.error) {
+    await session.close();
+    if (answer.trace) core.debug(answer.trace);
+    throw new UserError(helperMessage(p, answer));
+  }
+  p.session = session;
+  return session;
+}
+
+/** Ends p.session (releasing any lock it still holds); later calls start Python per call again. */
+export async function closeSession(p: Project): Promise<void> {
+  const session = p.session;
+  p.session = undefined;
+  await session?.close();
+}
+
 /** Runs one helper command and returns its JSON answer; refusals become one-line UserErrors. */
 async function helper<T>(p: Project, request: Record<string, unknown>, label: string, timeoutMs?: number): Promise<T> {
+  if (p.session) {
+    const answer = await p.session.request(request, { label, timeoutMs });
+    if (answer.error) {
+      if (answer.trace) core.debug(answer.trace);
+      throw new UserError(helperMessage(p, answer));
+    }
+    return answer as T;
+  }
   const args = ['-c', HELPER_SCRIPT, JSON.stringify({ database: p.database, ...request })];
   const result = await p.host.python(args, { silent: true, allowFailure: true, label, timeoutMs });
   const answer = parseAnswer(result.stdout);
@@ -95,8 +134,12 @@ export function parseAnswer(stdout: string): HelperAnswer | undefined {
 function helperMessage(p: Project, a: HelperAnswer): string {
   const where = p.where ? ` at ${p.where}` : '';
   switch (a.error) {
+    case 'import-django':
+      return `Django is not installed in the environment (${a.message}): add it to the project's dependencies.`;
     case 'setup':
-      return `The Django project failed to load: ${a.message}`;
+      return p.settingsModule
+        ? `Settings module \`${p.settingsModule}\` failed to load: ${a.message}`
+        : `The Django project failed to load: ${a.message}`;
     case 'connect':
       return `Could not connect to the database${where}: ${a.message}`;
     case 'lock-timeout':
@@ -114,7 +157,7 @@ export async function databaseSettings(
   local?: { python: string; projectDir: string; settingsModule: string; env: Record<string, string> },
 ): Promise<DatabaseSettings> {
   let dbs: DatabaseSettings[];
-  if (local) {
+  if (local && !p.session) {
     dbs = (await inspectDjango(local)).databases;
   } else {
     dbs = (await helper<{ databases: DatabaseSettings[] }>(p, { cmd: 'settings' }, 'Reading the database settings')).databases;
@@ -144,6 +187,11 @@ export function describeDatabase(db: DatabaseSettings): string {
 export async function planMigrations(p: Project, opts: { lint: boolean; timeoutMs?: number }): Promise<Plan> {
   const answer = await helper<Plan>(p, { cmd: 'plan', lint: opts.lint }, 'Planning migrations', opts.timeoutMs);
   return { vendor: answer.vendor, pending: answer.pending, state: answer.state, findings: answer.findings ?? [] };
+}
+
+/** Whether `app` (e.g. "dbbackup") is in INSTALLED_APPS. */
+export async function hasApp(p: Project, app: string): Promise<boolean> {
+  return (await helper<{ installed: boolean }>(p, { cmd: 'has-app', app }, `Looking for ${app}`)).installed;
 }
 
 export async function migrationState(p: Project): Promise<MigrationState> {
@@ -195,6 +243,7 @@ export async function restoreBackup(p: Project, db: DatabaseSettings, backup: Pi
 
 /** Runs `fn` while this job holds the database's migration lock; waits up to `timeoutMs` for it. */
 export async function withMigrationLock<T>(p: Project, timeoutMs: number, fn: () => Promise<T>): Promise<T> {
+  if (p.session) return withSessionLock(p, p.session, timeoutMs, fn);
   const cmd = p.host.pythonCommand(['-c', HELPER_SCRIPT, JSON.stringify({ cmd: 'lock', database: p.database, timeout: timeoutMs / 1000 })]);
   core.info(`Taking the migration lock (waiting up to ${Math.round(timeoutMs / 1000)}s)`);
   return withHeldLock(
@@ -210,6 +259,20 @@ export async function withMigrationLock<T>(p: Project, timeoutMs: number, fn: ()
   );
 }
 
+/** The lock on the session's own connection: the helper that plans and applies also holds it. */
+async function withSessionLock<T>(p: Project, session: MigrationSession, timeoutMs: number, fn: () => Promise<T>): Promise<T> {
+  core.info(`Taking the migration lock (waiting up to ${Math.round(timeoutMs / 1000)}s)`);
+  await helper(p, { cmd: 'lock', timeout: timeoutMs / 1000 }, 'Taking the migration lock', timeoutMs + 60_000);
+  core.info('Lock taken.');
+  try {
+    return await fn();
+  } finally {
+    // A helper that died (or was stopped on a timeout) took its connection, and the lock, with it.
+    if (session.alive) await helper(p, { cmd: 'unlock' }, 'Releasing the migration lock', 60_000).catch(() => session.close());
+    core.info('Lock released.');
+  }
+}
+
 export interface ApplyResult {
   ok: boolean;
   applied: MigrationRef[];
@@ -221,6 +284,7 @@ export interface ApplyResult {
 
 /** `manage.py migrate --noinput`, streamed; then what was applied and the state now. */
 export async function applyMigrations(p: Project, pending: MigrationRef[], opts: { timeoutMs?: number } = {}): Promise<ApplyResult> {
+  if (p.session) return applyInSession(p, p.session, pending, opts);
   const result = await p.host.python([p.host.managePy, 'migrate', '--noinput', '--database', p.database], {
     label: 'Applying migrations',
     allowFailure: true,
@@ -233,6 +297,28 @@ export async function applyMigrations(p: Project, pending: MigrationRef[], opts:
   const failed = pending.find((m) => stillPending.has(`${m.app}.${m.name}`));
   const lines = (result.stderr || result.stdout).trim().split('\n');
   return { ok: false, applied, state: after.state, failed, error: lines.at(-1) ?? `exit code ${result.exitCode}` };
+}
+
+/** The same `migrate --noinput` inside the session's Django (call_command), its output streamed. */
+async function applyInSession(
+  p: Project,
+  session: MigrationSession,
+  pending: MigrationRef[],
+  opts: { timeoutMs?: number },
+): Promise<ApplyResult> {
+  core.info(`[command]manage.py migrate --noinput --database ${p.database} (in the migrate helper's Django)`);
+  const answer = await session.request({ cmd: 'apply' }, { label: 'Applying migrations', timeoutMs: opts.timeoutMs, stream: true });
+  if (answer.error) {
+    if (answer.trace) core.debug(answer.trace);
+    throw new UserError(helperMessage(p, answer));
+  }
+  // `failure`, not `error`: `error` is the helper's own refusal, handled above.
+  const after = answer as unknown as { ok: boolean; failure: string | null; pending: MigrationRef[]; state: MigrationState };
+  const stillPending = new Set(after.pending.map((m) => `${m.app}.${m.name}`));
+  const applied = pending.filter((m) => !stillPending.has(`${m.app}.${m.name}`));
+  if (after.ok) return { ok: true, applied, state: after.state };
+  const failed = pending.find((m) => stillPending.has(`${m.app}.${m.name}`));
+  return { ok: false, applied, state: after.state, failed, error: after.failure ?? 'migrate failed' };
 }
 
 /** Moves the database back to a recorded state (rollback's migrate-back); refuses irreversible steps. */

@@ -15,9 +15,12 @@ import { imageHost, runnerHost, type MigrationHost } from './host';
 import {
   applyMigrations,
   backupDatabase,
+  closeSession,
   databaseSettings,
   formatFinding,
+  hasApp,
   lintPlan,
+  openSession,
   planMigrations,
   stateText,
   withMigrationLock,
@@ -43,7 +46,7 @@ export async function main(): Promise<void> {
   }
   const host = makeHost(inputs, setup.pythonPath, managePy, setup.settingsModule);
   try {
-    await run(inputs, host, phases, { python: setup.pythonPath, managePy, settingsModule: setup.settingsModule }, root);
+    await run(inputs, host, phases, setup.settingsModule, root);
   } finally {
     host.dispose();
   }
@@ -69,21 +72,23 @@ function makeHost(inputs: Inputs, python: string, managePy: string, settingsModu
   return runnerHost({ python, managePy, settingsModule, env: inputs.env });
 }
 
-async function run(
-  inputs: Inputs,
-  host: MigrationHost,
-  phases: Phases,
-  local: { python: string; managePy: string; settingsModule: string },
-  root: string,
-): Promise<void> {
-  const p: Project = { host, database: inputs.database };
+async function run(inputs: Inputs, host: MigrationHost, phases: Phases, settingsModule: string, root: string): Promise<void> {
+  const p: Project = { host, database: inputs.database, settingsModule: host.kind === 'runner' ? settingsModule : undefined };
+  try {
+    await runInSession(inputs, p, phases, root);
+  } finally {
+    await closeSession(p);
+  }
+}
+
+/**
+ * Every Python step (settings, plan and lint, lock, re-plan, apply, state) is a request to one
+ * helper process started here, so Django starts once; backups run beside it under its lock.
+ */
+async function runInSession(inputs: Inputs, p: Project, phases: Phases, root: string): Promise<void> {
   const db = await phases.phase('Connecting to the database', async () => {
-    const db = await databaseSettings(
-      p,
-      host.kind === 'runner'
-        ? { python: local.python, projectDir: path.dirname(local.managePy), settingsModule: local.settingsModule, env: inputs.env }
-        : undefined,
-    );
+    await openSession(p, { timeoutMs: inputs.timeoutMs + 60_000 });
+    const db = await databaseSettings(p);
     core.info(`Database: ${db.vendor} ${db.vendor === 'sqlite' ? db.name : `${p.where}/${db.name}`} (alias ${db.alias})`);
     if (db.vendor !== 'sqlite') {
       const { host: h, port } = endpoint(db);
@@ -138,7 +143,7 @@ async function run(
   }
 
   const backingUp = wantsBackup(inputs, plan.pending.length);
-  const useDbbackup = backingUp && !inputs.image && (await hasDbbackup(host));
+  const useDbbackup = backingUp && !inputs.image && (await hasApp(p, 'dbbackup'));
   if (backingUp) {
     ensureWritableDir(inputs.backupDir, 'backup-dir');
     if (!useDbbackup) requireBackupTools(db);
@@ -146,7 +151,12 @@ async function run(
 
   const outcome = await withMigrationLock(p, inputs.lockTimeoutMs, async () => {
     // Another run may have applied some while we waited: plan again under the lock.
-    const fresh = await phases.phase('Re-checking the plan under the lock', () => planMigrations(p, { lint: true }));
+    const fresh = await phases.phase('Re-checking the plan under the lock', async () => {
+      const now = await planMigrations(p, { lint: false });
+      // The same pending list gives the same findings; another run's progress can change them.
+      const same = JSON.stringify(now.pending) === planJson;
+      return { ...now, findings: same ? plan.findings : (await planMigrations(p, { lint: true })).findings };
+    });
     const { blocking: late } = lintPlan(fresh.findings, inputs.failOn);
     if (late.length)
       throw new UserError(`Lint finding at or above \`fail-on\` after taking the lock: ${formatFinding(late[0]!)}; nothing was applied.`);
@@ -202,14 +212,6 @@ function reportFindings(findings: Finding[], blocking: Finding[], root: string):
     const level = f.allowed ? 'notice' : blocking.includes(f) ? 'error' : 'warning';
     annotate(level, formatFinding(f), { file, line: f.line ?? undefined, title: `migration lint: ${f.rule}` });
   }
-}
-
-async function hasDbbackup(host: MigrationHost): Promise<boolean> {
-  const r = await host.python(['-c', 'import django.conf as c, django; django.setup(); print("dbbackup" in c.settings.INSTALLED_APPS)'], {
-    silent: true,
-    allowFailure: true,
-  });
-  return r.exitCode === 0 && r.stdout.trim().endsWith('True');
 }
 
 async function uploadBackup(backup: Backup, retentionDays: number, rows: [string, string][]): Promise<void> {
