@@ -273,9 +273,12 @@ describe('rollback action with provider heroku', () => {
     const d = record(4, IMG('d'), await herokuRelease(IMG('d')));
     const result = await job.run('rollback', inputs({ 'health-timeout': '3s' }));
     expect(result.exitCode).toBe(1);
+    // Heroku made the rollback release before the check: it serves, unhealthy; the message says so.
     expect(result.failure).toMatch(
-      /^rollback failed: Health check of Heroku release v\d+ failed after \d+ attempt.*expected 200; last: .*500/,
+      /^rollback failed: Health check of Heroku release v\d+ failed after \d+ attempt\(s\) in [\d.]+ s \(expected 200; last: [^)]*500[^)]*\)\. heroku already serves it: the rollback is recorded as failed and not undone; roll back to another release or fix forward\.$/,
     );
+    expect(heroku.current.image).toBe(IMG('c'));
+    expect(result.summary).toContain('(unhealthy)');
     const rb = readRecord(workspace, 'production', result.outputs['release-id']!);
     expect(rb).toMatchObject({ outcome: 'failure', rollbackOf: d.id, gitSha: c.gitSha });
     expect(result.summary).toContain('rollback: FAILED for production');

@@ -4,7 +4,7 @@ import * as core from '@actions/core';
 import { stateText } from '@slipway/migrate/lib';
 import { createCloudProvider } from '@slipway/targets/cloud';
 import { createProvider } from '@slipway/targets/registry';
-import type { DeployResult, Provider } from '@slipway/targets/types';
+import { HealthCheckError, type DeployResult, type Provider } from '@slipway/targets/types';
 import { UserError } from '@slipway/toolkit/errors';
 import { GitHubDeploymentsStore } from '@slipway/toolkit/github-deployments';
 import { healthUrl, waitForHealthy, type HealthResult } from '@slipway/toolkit/health';
@@ -134,6 +134,7 @@ async function execute(inputs: Inputs, res: Resolution, plan: DatabasePlan, run:
   let db: DatabaseResult | undefined;
   let health: HealthResult | undefined;
   let failure: Error | undefined;
+  let switchedUnhealthy = false;
   const started = Date.now();
   try {
     // The order rule: the old code serves first, then the schema goes back (docs/rollback.md).
@@ -175,6 +176,17 @@ async function execute(inputs: Inputs, res: Resolution, plan: DatabasePlan, run:
   } catch (error) {
     failure = error instanceof Error ? error : new Error(String(error));
     record.outcome = 'failure';
+    // A cloud provider's activate has already switched (Heroku's rollback release, Cloud Run's
+    // traffic, the EB version) when its health check fails: nothing "keeps serving" the previous one.
+    if (!activated && error instanceof HealthCheckError && inputs.provider !== 'ssh') {
+      switchedUnhealthy = true;
+      const r = error.result;
+      failure = new UserError(
+        `Health check of ${error.where} failed after ${r.attempts} attempt(s) in ${(r.elapsedMs / 1000).toFixed(1)} s ` +
+          `(expected ${inputs.health.expectedStatus}; last: ${r.lastProblem ?? 'no answer'}). ${inputs.provider} already serves it: ` +
+          `the rollback is recorded as failed and not undone; roll back to another release or fix forward.`,
+      );
+    }
   }
   await phases.phase('Recording the outcome', async () => {
     await store.finish(record);
@@ -225,7 +237,14 @@ async function execute(inputs: Inputs, res: Resolution, plan: DatabasePlan, run:
       heading: 'Result',
       rows: [
         ['Rollback release', `${record.id} (rollback of ${res.current.id})`],
-        ['Serving', activated ? `${imageText(target.image)} at ${activated.url}` : `${imageText(res.current.image)} (unchanged)`],
+        [
+          'Serving',
+          activated
+            ? `${imageText(target.image)} at ${activated.url}`
+            : switchedUnhealthy
+              ? `${imageText(target.image)} (unhealthy)`
+              : `${imageText(res.current.image)} (unchanged)`,
+        ],
         [
           'Health',
           health
