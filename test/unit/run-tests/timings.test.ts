@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseGithubAnnotations } from '../../../packages/run-tests/src/checks';
-import { readTimingsPath, timingsFile } from '../../../packages/run-tests/src/timings';
+import { cachePathOf, readTimingsPath, timingsDir, timingsFile } from '../../../packages/run-tests/src/timings';
 
 describe('readTimingsPath', () => {
   it('reads JUnit XML and timings JSON from a folder, in name order, skipping skipped tests', () => {
@@ -20,6 +20,22 @@ describe('readTimingsPath', () => {
   it('names the file of each shard layout', () => {
     expect(timingsFile('/t', { index: 2, total: 4 })).toBe('/t/timings-2of4.json');
     expect(timingsFile('/t', undefined)).toBe('/t/timings-1of1.json');
+  });
+
+  it('hands the cache the same path from any checkout (the cache version hashes it)', () => {
+    const cwd = process.cwd();
+    for (const workspace of [
+      fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-ws-a-')),
+      fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-ws-b-')),
+    ]) {
+      process.chdir(workspace);
+      try {
+        expect(cachePathOf(timingsFile(timingsDir(workspace), { index: 1, total: 2 }))).toBe('.slipway-timings/timings-1of2.json');
+      } finally {
+        process.chdir(cwd);
+        fs.rmSync(workspace, { recursive: true, force: true });
+      }
+    }
   });
 });
 
