@@ -99,19 +99,39 @@ describe('slipway init', () => {
   });
 
   it.each([
-    ['aws-eb', 'aws-actions/configure-aws-credentials@v6', /variable AWS_ROLE_ARN/],
-    ['cloud-run', 'google-github-actions/auth@v3', /variable GCP_WORKLOAD_IDENTITY_PROVIDER/],
-    ['heroku', undefined, /secret +HEROKU_API_KEY/],
-  ])('--provider %s writes that provider’s deploy and the settings it needs', (provider, auth, setting) => {
-    const dir = project('example');
-    const r = slipway(['init', 'cd', '--provider', provider, '--dir', dir], tmp);
-    expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(setting);
-    const cd = read(dir, '.github/workflows/django-cd.yml');
-    const staging = cd.jobs.staging!;
-    expect(staging.steps.find((s) => s.uses?.includes('/deploy@'))!.with!.provider).toBe(provider);
-    expect(staging.steps.some((s) => s.uses === auth)).toBe(auth !== undefined);
-  });
+    [
+      'aws-eb',
+      'django-cd-aws.yml',
+      'aws-actions/configure-aws-credentials@v6',
+      /variable AWS_ROLE_ARN/,
+      /repository level[^]*IMAGE_REGISTRY/,
+    ],
+    [
+      'cloud-run',
+      'django-cd-cloud-run.yml',
+      'google-github-actions/auth@v3',
+      /variable GCP_WORKLOAD_IDENTITY_PROVIDER/,
+      /repository level[^]*GAR_REPOSITORY/,
+    ],
+    ['heroku', 'django-cd-heroku.yml', undefined, /secret +HEROKU_API_KEY/, /optional: variable IMAGE_REGISTRY/],
+    ['ssh', 'django-cd.yml', undefined, /secret +SSH_PRIVATE_KEY/, /optional: variable IMAGE_REGISTRY/],
+  ])(
+    '--provider %s writes that provider’s deploy (the starter template %s) and the settings it needs',
+    (provider, template, auth, setting, registry) => {
+      const dir = project('example');
+      const r = slipway(['init', 'cd', '--provider', provider, '--dir', dir], tmp);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(setting);
+      expect(r.stdout).toMatch(registry);
+      const cd = read(dir, '.github/workflows/django-cd.yml');
+      const staging = cd.jobs.staging!;
+      expect(staging.steps.find((s) => s.uses?.includes('/deploy@'))!.with!.provider).toBe(provider);
+      expect(staging.steps.some((s) => s.uses === auth)).toBe(auth !== undefined);
+      // One renderer: for a project at the root on main, init writes the starter template with the branch filled in.
+      const starter = fs.readFileSync(path.join(REPO_ROOT, 'workflow-templates', template), 'utf8');
+      expect(fs.readFileSync(path.join(dir, '.github/workflows/django-cd.yml'), 'utf8')).toBe(starter.replace('$default-branch', 'main'));
+    },
+  );
 
   it('finds manage.py in a subfolder and SQLite when nothing else is used', () => {
     const dir = project('test/fixtures/subfolder');

@@ -66,6 +66,23 @@ function variants(): Variant[] {
   return out;
 }
 
+/** The inputs an action of ours declares (actions/<name>/action.yml). */
+function actionInputs(name: string): Record<string, { required?: boolean }> {
+  const meta = parseYaml(fs.readFileSync(path.join(REPO_ROOT, 'actions', name, 'action.yml'), 'utf8')) as {
+    inputs: Record<string, { required?: boolean }>;
+  };
+  return meta.inputs;
+}
+
+/** The provider a workflow deploys to or rolls back on; undefined for CI. */
+function providerOf(jobs: Record<string, Job>): string | undefined {
+  for (const job of Object.values(jobs)) {
+    const step = job.steps.find((s) => /actions\/(deploy|rollback)@/.test(s.uses ?? ''));
+    if (step) return String(step.with?.provider);
+  }
+  return undefined;
+}
+
 type Job = {
   permissions?: Record<string, string>;
   environment?: unknown;
@@ -84,14 +101,6 @@ describe('starter workflows', () => {
     all.forEach((v, i) => fs.writeFileSync(path.join(dir, `${i}.yml`), v.text));
   });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
-
-  it('the committed templates are what the CLI renders (regenerate: node bin/slipway.js templates workflow-templates)', async () => {
-    const { templateFiles } = await import('../../packages/cli/src/index');
-    for (const [name, text] of Object.entries(templateFiles())) {
-      expect(fs.readFileSync(path.join(TEMPLATES, name), 'utf8'), name).toBe(text);
-    }
-    expect(fs.readdirSync(TEMPLATES).sort()).toEqual(Object.keys(templateFiles()).sort());
-  });
 
   it('pass actionlint', () => {
     const files = all.map((_, i) => path.join(dir, `${i}.yml`));
@@ -117,18 +126,25 @@ describe('starter workflows', () => {
     expect(template.jobs.length).toBeGreaterThan(0);
   });
 
-  it.each(all.map((v) => [v.name, v] as const))('%s keeps the rules', (name, v) => {
+  it.each(all.map((v) => [v.name, v] as const))('%s keeps the rules', (_name, v) => {
     expect(v.text, 'no expression in a run: script').not.toMatch(/^\s*(-\s+)?run:/m);
     const wf = parseYaml(v.text) as { permissions?: unknown; jobs: Record<string, Job> };
     expect(wf.permissions, 'workflow-level permissions are set').toBeDefined();
-    const usesOidc = /aws-eb|cloud-run/.test(name) && !name.startsWith('ci');
+    const provider = providerOf(wf.jobs);
+    const cloud = provider === 'aws-eb' || provider === 'cloud-run';
+    // GHCR for ssh and heroku (IMAGE_REGISTRY may name another); the clouds' own registries.
+    const registryHost = cloud ? '${{ vars.IMAGE_REGISTRY }}' : "${{ vars.IMAGE_REGISTRY || 'ghcr.io' }}";
     for (const [id, job] of Object.entries(wf.jobs)) {
       const perms = job.permissions ?? (wf.permissions as Record<string, string>);
       const pushes = job.steps.some((s) => s.uses?.includes('build-image') && s.with?.push === true);
-      expect(perms.packages === 'write', `${id}: packages: write only where pushing`).toBe(pushes);
+      const pulls = job.steps.some((s) => s.uses?.includes('docker/login-action'));
+      expect(perms.packages === 'write', `${id}: packages: write only where pushing to GHCR`).toBe(pushes && !cloud);
+      expect(perms.packages === 'read', `${id}: packages: read only where pulling from GHCR`).toBe(pulls && !cloud);
       const authenticates = job.steps.some((s) => /configure-aws-credentials|google-github-actions\/auth/.test(s.uses ?? ''));
       expect(perms['id-token'] === 'write', `${id}: id-token: write only with OIDC`).toBe(authenticates);
-      if (authenticates) expect(usesOidc).toBe(true);
+      // The clouds: every job that pushes, migrates, deploys or rolls back has short-lived credentials.
+      const touchesCloud = pushes || pulls || job.steps.some((s) => /actions\/(deploy|rollback)@/.test(s.uses ?? ''));
+      expect(authenticates, `${id}: OIDC exactly where a cloud is reached`).toBe(cloud && touchesCloud);
       for (const s of job.steps) {
         if (s.uses && !s.uses.startsWith('slipway-dev/slipway/')) expect(s.uses).toMatch(/@v\d+$/);
       }
@@ -144,7 +160,17 @@ describe('starter workflows', () => {
           : s.uses?.includes('docker/login-action')
             ? s.with?.registry
             : undefined;
-        if (registry !== undefined) expect(registry, `${id}: ${s.uses}`).toBe("${{ vars.IMAGE_REGISTRY || 'ghcr.io' }}");
+        if (registry !== undefined) expect(registry, `${id}: ${s.uses}`).toBe(registryHost);
+      }
+      // Every input given to one of our actions exists in its action.yml; every required one is given.
+      for (const s of job.steps) {
+        const ours = /^slipway-dev\/slipway\/actions\/([a-z-]+)@/.exec(s.uses ?? '');
+        if (!ours) continue;
+        const inputs = actionInputs(ours[1]!);
+        for (const key of Object.keys(s.with ?? {})) expect(inputs, `${id}: ${ours[1]} has no input \`${key}\``).toHaveProperty([key]);
+        for (const [key, spec] of Object.entries(inputs)) {
+          if (spec.required) expect(s.with ?? {}, `${id}: ${ours[1]} needs \`${key}\``).toHaveProperty([key]);
+        }
       }
       const touchesEnvironment = job.steps.some((s) => /actions\/(migrate|deploy|rollback)@/.test(s.uses ?? ''));
       if (touchesEnvironment) {
@@ -181,11 +207,41 @@ describe('starter workflows', () => {
     expect(rollback.with).not.toHaveProperty('setup-host');
   });
 
-  it('properties files follow GitHub’s template convention', () => {
-    for (const f of fs.readdirSync(TEMPLATES).filter((n) => n.endsWith('.properties.json'))) {
-      const props = JSON.parse(fs.readFileSync(path.join(TEMPLATES, f), 'utf8')) as Record<string, unknown>;
+  it('every template has a properties file in GitHub’s template convention, and each one a template', () => {
+    const files = fs.readdirSync(TEMPLATES);
+    const workflows = files.filter((n) => n.endsWith('.yml'));
+    const properties = files.filter((n) => n.endsWith('.properties.json'));
+    expect(properties.map((f) => f.replace('.properties.json', '.yml')).sort()).toEqual(workflows.sort());
+    const names = new Set<string>();
+    for (const f of properties) {
+      const props = JSON.parse(fs.readFileSync(path.join(TEMPLATES, f), 'utf8')) as {
+        name: string;
+        description: string;
+        iconName: string;
+        categories: string[];
+        filePatterns: string[];
+      };
       expect(Object.keys(props).sort(), f).toEqual(['categories', 'description', 'filePatterns', 'iconName', 'name']);
-      expect(fs.existsSync(path.join(TEMPLATES, f.replace('.properties.json', '.yml')))).toBe(true);
+      expect(names.has(props.name), `${f}: a name of its own`).toBe(false);
+      names.add(props.name);
+      expect(props.description.length, f).toBeGreaterThan(20);
+      // An octicon, or an SVG beside the templates (GitHub looks for <iconName>.svg there).
+      if (!props.iconName.startsWith('octicon ')) expect(fs.existsSync(path.join(TEMPLATES, `${props.iconName}.svg`)), f).toBe(true);
+      expect(props.filePatterns).toContain('manage\\.py$');
+      for (const pattern of props.filePatterns) expect(() => new RegExp(pattern), `${f}: ${pattern}`).not.toThrow();
+      const wf = parseYaml(fs.readFileSync(path.join(TEMPLATES, f.replace('.properties.json', '.yml')), 'utf8')) as {
+        jobs: Record<string, Job>;
+      };
+      expect(props.categories, f).toContain('Python');
+      expect(props.categories, f).toContain(providerOf(wf.jobs) ? 'Deployment' : 'Continuous integration');
     }
+  });
+
+  it('a CD template for every provider deploy knows', () => {
+    const deployed = fs
+      .readdirSync(TEMPLATES)
+      .filter((n) => /^django-cd.*\.yml$/.test(n))
+      .map((n) => providerOf((parseYaml(fs.readFileSync(path.join(TEMPLATES, n), 'utf8')) as { jobs: Record<string, Job> }).jobs));
+    expect(deployed.sort()).toEqual([...PROVIDERS].sort());
   });
 });

@@ -3,16 +3,7 @@ import * as path from 'node:path';
 import { UserError } from '@slipway/toolkit/errors';
 import { inspectProject } from './inspect';
 import { parseStages, planFiles, report, UsageError, writeFiles } from './init';
-import {
-  GENERIC_PROFILE,
-  PROVIDERS,
-  renderCd,
-  renderCi,
-  renderRollback,
-  TEMPLATE_PROPERTIES,
-  WORKFLOW_FILES,
-  type Provider,
-} from './workflows';
+import { GENERIC_PROFILE, PROVIDERS, STARTER_TEMPLATES, type Provider } from './workflows';
 
 /**
  * `slipway` command line. Exit codes: 0 done; 1 the project or the files refuse (no manage.py,
@@ -74,20 +65,18 @@ function init(argv: string[], io: Io): void {
   io.out(report(files, facts, stages, args.provider));
 }
 
-/** The organisation templates: workflow-templates/<name>.yml and <name>.properties.json. */
+/** The organisation templates: workflow-templates/<name>.yml and <name>.properties.json, from init's renderer. */
 export function templateFiles(): Record<string, string> {
   const out: Record<string, string> = {};
-  const render = { ci: renderCi, cd: renderCd, rollback: renderRollback };
-  for (const key of Object.keys(WORKFLOW_FILES) as (keyof typeof WORKFLOW_FILES)[]) {
-    const file = WORKFLOW_FILES[key];
-    out[file] = render[key](GENERIC_PROFILE);
-    out[file.replace(/\.yml$/, '.properties.json')] = propertiesJson(TEMPLATE_PROPERTIES[key]);
+  for (const t of STARTER_TEMPLATES) {
+    out[t.file] = t.render({ ...GENERIC_PROFILE, provider: t.provider });
+    out[t.file.replace(/\.yml$/, '.properties.json')] = propertiesJson(t.properties);
   }
   return out;
 }
 
 /** One key per line, arrays on one line: the layout Prettier keeps. */
-function propertiesJson(props: Record<string, unknown>): string {
+function propertiesJson(props: object): string {
   const lines = Object.entries(props).map(([k, v]) => `  ${JSON.stringify(k)}: ${JSON.stringify(v).replace(/","/g, '", "')}`);
   return `{\n${lines.join(',\n')}\n}\n`;
 }

@@ -111,14 +111,15 @@ export interface Setting {
 }
 
 const ENVS = 'environments staging and production';
+const REPO = 'repository';
 
 /** The secrets and variables the written workflows read, and where to create them. */
 export function requiredSettings(stages: Stage[], provider: Provider): Setting[] {
   const out: Setting[] = [];
   const deploys = stages.includes('cd') || stages.includes('rollback');
   if (!deploys) return out;
-  const add = (kind: Setting['kind'], name: string, what: string): void => {
-    out.push({ kind, name, scope: ENVS, what });
+  const add = (kind: Setting['kind'], name: string, what: string, scope = ENVS): void => {
+    out.push({ kind, name, scope, what });
   };
   if (stages.includes('cd')) {
     add('secret', 'DATABASE_URL', 'the database of that environment, e.g. postgres://user:password@host:5432/name');
@@ -141,12 +142,23 @@ export function requiredSettings(stages: Stage[], provider: Provider): Setting[]
       add('variable', 'EB_APPLICATION', 'the Elastic Beanstalk application');
       add('variable', 'EB_ENVIRONMENT', 'the Elastic Beanstalk environment');
       add('variable', 'EB_S3_BUCKET', 'the S3 bucket for application bundles');
+      add('variable', 'IMAGE_REGISTRY', 'the Amazon ECR registry, <account>.dkr.ecr.<region>.amazonaws.com', REPO);
+      if (stages.includes('cd')) {
+        add('variable', 'AWS_ROLE_ARN', 'for the build (no environment): a role trusting GitHub OIDC that may push to ECR', REPO);
+        add('variable', 'AWS_REGION', 'the build role’s region', REPO);
+      }
       break;
     case 'cloud-run':
       add('variable', 'GCP_WORKLOAD_IDENTITY_PROVIDER', 'projects/N/locations/global/workloadIdentityPools/POOL/providers/PROVIDER');
       add('variable', 'GCP_SERVICE_ACCOUNT', 'the service account GitHub impersonates');
       add('variable', 'GCP_REGION', 'e.g. europe-west1');
       add('variable', 'CLOUD_RUN_SERVICE', 'the Cloud Run service');
+      add('variable', 'IMAGE_REGISTRY', 'the Artifact Registry host, <location>-docker.pkg.dev', REPO);
+      if (stages.includes('cd')) {
+        add('variable', 'GAR_REPOSITORY', 'the Artifact Registry repository images go to, <project>/<repository>', REPO);
+        add('variable', 'GCP_WORKLOAD_IDENTITY_PROVIDER', 'for the build (no environment): the same kind of provider', REPO);
+        add('variable', 'GCP_SERVICE_ACCOUNT', 'for the build: a service account that may push to GAR_REPOSITORY', REPO);
+      }
       break;
   }
   return out;
@@ -155,7 +167,7 @@ export function requiredSettings(stages: Stage[], provider: Provider): Setting[]
 /** Variables the written workflows read when set, each with what unset means. */
 export function optionalSettings(stages: Stage[], provider: Provider): string[] {
   const out: string[] = [];
-  if (stages.includes('cd') || stages.includes('rollback')) {
+  if ((stages.includes('cd') || stages.includes('rollback')) && (provider === 'ssh' || provider === 'heroku')) {
     out.push('variable IMAGE_REGISTRY: another registry than ghcr.io (with variable REGISTRY_USERNAME and secret REGISTRY_PASSWORD)');
   }
   if (provider === 'ssh' && (stages.includes('cd') || stages.includes('rollback'))) {
@@ -183,10 +195,16 @@ export function report(files: PlannedFile[], facts: ProjectFacts, stages: Stage[
   if (settings.length === 0) {
     lines.push('No secrets or variables to create: GITHUB_TOKEN is enough.');
   } else {
+    const line = (s: Setting): string => `  ${s.kind === 'secret' ? 'secret  ' : 'variable'} ${s.name}: ${s.what}`;
     lines.push('Create these in GitHub: Settings > Environments > staging and production (each its own values):');
-    for (const s of settings) lines.push(`  ${s.kind === 'secret' ? 'secret  ' : 'variable'} ${s.name}: ${s.what}`);
+    for (const s of settings.filter((x) => x.scope === ENVS)) lines.push(line(s));
     if (stages.includes('cd')) lines.push('  production: add Required reviewers, so production deploys wait for approval.');
-    for (const line of optionalSettings(stages, provider)) lines.push(`  optional: ${line}`);
+    for (const l of optionalSettings(stages, provider)) lines.push(`  optional: ${l}`);
+    const repo = settings.filter((x) => x.scope === REPO);
+    if (repo.length) {
+      lines.push('And in Settings > Secrets and variables > Actions (repository level):');
+      for (const s of repo) lines.push(line(s));
+    }
   }
   if (stages.includes('docker')) {
     lines.push('');

@@ -1,7 +1,7 @@
 /**
  * The workflows Slipway writes: django-ci.yml, django-cd.yml, django-rollback.yml, rendered
- * from a Profile (what `init` learned about a project; GENERIC_PROFILE gives the organisation
- * templates in workflow-templates/). Text, not a YAML object, so comments survive and the files
+ * from a Profile (what `init` learned about a project; GENERIC_PROFILE with each provider gives
+ * the organisation templates in workflow-templates/, STARTER_TEMPLATES). Text, not a YAML object, so comments survive and the files
  * read like hand-written ones. No `${{ }}` ever goes into a `run:` script: there are none.
  */
 
@@ -44,14 +44,80 @@ export const GENERIC_PROFILE: Profile = {
 const e = (expr: string): string => `\${{ ${expr} }}`;
 
 /**
- * The image registry: GitHub Container Registry with the workflow's own token unless the
- * repository's variables name another (IMAGE_REGISTRY, REGISTRY_USERNAME; secret REGISTRY_PASSWORD).
+ * Where the image goes, per provider. ssh and heroku: GitHub Container Registry with the
+ * workflow's own token unless the repository's variables name another (IMAGE_REGISTRY,
+ * REGISTRY_USERNAME; secret REGISTRY_PASSWORD); heroku re-pushes the image to its own registry.
+ * The clouds pull from their own registry with the identity OIDC gives the job: Amazon ECR for
+ * Elastic Beanstalk (its instances pull with their instance profile; a private GHCR image would
+ * need credentials in Dockerrun.aws.json), Artifact Registry for Cloud Run (it deploys from no
+ * other registry but Docker Hub).
  */
-const REGISTRY = {
-  host: e("vars.IMAGE_REGISTRY || 'ghcr.io'"),
-  username: e('vars.REGISTRY_USERNAME || github.actor'),
-  password: e('secrets.REGISTRY_PASSWORD || secrets.GITHUB_TOKEN'),
+interface Registry {
+  /** The image build-image pushes (without tag). */
+  image: string;
+  /** `with:` lines of docker/login-action before migrate or rollback pull the image. */
+  login: string;
+  /** build-image's credential lines; '' lets build-image use the registry's convention. */
+  buildCredentials: string;
+  /** The comment above build-image. */
+  buildNote: string;
+  /** GHCR: push needs packages: write, pull packages: read. The clouds' registries go by OIDC. */
+  ghcr: boolean;
+}
+
+const GHCR_REGISTRY: Registry = {
+  image: `${e("vars.IMAGE_REGISTRY || 'ghcr.io'")}/${e('github.repository')}`,
+  login: `          registry: ${e("vars.IMAGE_REGISTRY || 'ghcr.io'")}
+          username: ${e('vars.REGISTRY_USERNAME || github.actor')}
+          password: ${e('secrets.REGISTRY_PASSWORD || secrets.GITHUB_TOKEN')}
+`,
+  buildCredentials: `          registry-username: ${e('vars.REGISTRY_USERNAME || github.actor')}
+          registry-password: ${e('secrets.REGISTRY_PASSWORD || secrets.GITHUB_TOKEN')}
+`,
+  buildNote: `      # GitHub Container Registry; another one: set the variable IMAGE_REGISTRY (and
+      # REGISTRY_USERNAME with the secret REGISTRY_PASSWORD when GITHUB_TOKEN cannot log in there).
+`,
+  ghcr: true,
 };
+
+function registryFor(provider: Provider): Registry {
+  switch (provider) {
+    case 'ssh':
+    case 'heroku':
+      return GHCR_REGISTRY;
+    case 'aws-eb':
+      return {
+        image: `${e('vars.IMAGE_REGISTRY')}/${e('github.repository')}`,
+        // With no user name and password, docker/login-action asks ECR with the job's AWS role.
+        login: `          registry: ${e('vars.IMAGE_REGISTRY')}
+`,
+        buildCredentials: '',
+        buildNote: `      # Amazon ECR (variable IMAGE_REGISTRY: <account>.dkr.ecr.<region>.amazonaws.com, with a
+      # repository named like this GitHub repository): build-image logs in with
+      # \`aws ecr get-login-password\` as the role above. Beanstalk's instances pull it with their
+      # instance profile.
+`,
+        ghcr: false,
+      };
+    case 'cloud-run':
+      return {
+        image: `${e('vars.IMAGE_REGISTRY')}/${e('vars.GAR_REPOSITORY')}/${e('github.repository')}`,
+        login: `          registry: ${e('vars.IMAGE_REGISTRY')}
+          username: oauth2accesstoken
+          password: ${e('steps.gcp.outputs.access_token')}
+`,
+        buildCredentials: `          registry-username: oauth2accesstoken
+          registry-password: ${e('steps.gcp.outputs.access_token')}
+`,
+        buildNote: `      # Artifact Registry, the registry Cloud Run deploys from (variables IMAGE_REGISTRY:
+      # <location>-docker.pkg.dev, GAR_REPOSITORY: <project>/<repository>), with the access token
+      # of the service account above.
+`,
+        ghcr: false,
+      };
+  }
+}
+
 const use = (name: string): string => `${ACTIONS_REPO}/actions/${name}@${ACTIONS_REF}`;
 const q = (s: string): string => JSON.stringify(s);
 
@@ -211,8 +277,12 @@ function providerParts(provider: Provider): ProviderParts {
     case 'cloud-run':
       return {
         permissions: '      id-token: write # OIDC: Workload Identity Federation, no stored keys\n',
-        auth: `      - uses: ${THIRD_PARTY.googleAuth}
+        // The access token logs docker in to Artifact Registry; the credentials file the step also
+        // leaves is what deploy and rollback use.
+        auth: `      - id: gcp
+        uses: ${THIRD_PARTY.googleAuth}
         with:
+          token_format: access_token
           workload_identity_provider: ${e('vars.GCP_WORKLOAD_IDENTITY_PROVIDER')}
           service_account: ${e('vars.GCP_SERVICE_ACCOUNT')}
 
@@ -231,12 +301,25 @@ const APP_ENV = `            DATABASE_URL=${e('secrets.DATABASE_URL')}
             DJANGO_ALLOWED_HOSTS=${e('vars.DJANGO_ALLOWED_HOSTS')}
 `;
 
+/** Where migrate runs: on the runner, inside the new image. */
+const MIGRATE_NOTE_SSH = `      # Migrations run once, inside the new image, before traffic moves. If the database is
+      # reachable only from the servers, drop these two steps and set \`migrate: true\` on deploy.
+`;
+const MIGRATE_NOTE_CLOUD = `      # Migrations run once, on the runner inside the new image, before traffic moves: the runner
+      # must reach DATABASE_URL (a public endpoint with TLS; allow GitHub's runners or use your own).
+`;
+
+/** The build job runs in no GitHub environment: it sees the repository's own variables. */
+const BUILD_IDENTITY = `      # No environment here: the repository-level variables (an identity that may push images).
+`;
+
 /** The first deploy to a new server sets up its proxy; later ones check it (idempotent). */
 const SETUP_HOST = `          setup-host: true
 `;
 
 function deployJob(p: Profile, env: 'staging' | 'production', needs: string): string {
   const parts = providerParts(p.provider);
+  const registry = registryFor(p.provider);
   return `  ${env}:
     name: Deploy to ${env}
     needs: ${needs}
@@ -252,22 +335,16 @@ function deployJob(p: Profile, env: 'staging' | 'production', needs: string): st
     permissions:
       contents: read
       deployments: write # release records (GitHub Deployments)
-      packages: read # pull the image to migrate with it
-${parts.permissions}    steps:
+${registry.ghcr ? '      packages: read # pull the image to migrate with it\n' : ''}${parts.permissions}    steps:
       - uses: ${THIRD_PARTY.checkout}
 
 ${parts.auth}      - uses: ${THIRD_PARTY.dockerLogin}
         with:
-          registry: ${REGISTRY.host}
-          username: ${REGISTRY.username}
-          password: ${REGISTRY.password}
-
+${registry.login}
       # migrate reads the project's Python, manage.py and settings module from setup-django.
       - uses: ${use('setup-django')}
 ${p.workingDirectory ? `        with:\n          working-directory: ${p.workingDirectory}\n` : ''}
-      # Migrations run once, inside the new image, before traffic moves. If the database is
-      # reachable only from the servers, drop these two steps and set \`migrate: true\` on deploy.
-      - id: migrate
+${p.provider === 'ssh' ? MIGRATE_NOTE_SSH : MIGRATE_NOTE_CLOUD}      - id: migrate
         uses: ${use('migrate')}
         with:
           image: ${e('needs.build.outputs.image')}
@@ -284,6 +361,8 @@ ${APP_ENV}`;
 }
 
 export function renderCd(p: Profile): string {
+  const parts = providerParts(p.provider);
+  const registry = registryFor(p.provider);
   return `# Slipway starter workflow: build an image, migrate, deploy to staging, then to production.
 # Production waits for the reviewers of its GitHub environment (Settings > Environments >
 # production > Required reviewers). Provider: ${p.provider}.
@@ -304,22 +383,17 @@ jobs:
     timeout-minutes: 30
     permissions:
       contents: read
-      packages: write # push to GitHub Container Registry
-    outputs:
+${registry.ghcr ? '      packages: write # push to GitHub Container Registry\n' : parts.permissions}    outputs:
       image: ${e('steps.image.outputs.image')}
     steps:
       - uses: ${THIRD_PARTY.checkout}
 
-      # GitHub Container Registry; another one: set the variable IMAGE_REGISTRY (and
-      # REGISTRY_USERNAME with the secret REGISTRY_PASSWORD when GITHUB_TOKEN cannot log in there).
-      - id: image
+${registry.ghcr ? '' : BUILD_IDENTITY + parts.auth}${registry.buildNote}      - id: image
         uses: ${use('build-image')}
         with:
-          image: ${REGISTRY.host}/${e('github.repository')}
+          image: ${registry.image}
 ${p.workingDirectory ? `          context: ${p.workingDirectory}\n` : ''}          push: true
-          registry-username: ${REGISTRY.username}
-          registry-password: ${REGISTRY.password}
-          # The smoke test starts the image away from your databases: a throwaway SQLite file.
+${registry.buildCredentials}          # The smoke test starts the image away from your databases: a throwaway SQLite file.
           smoke-test-env: |
             DATABASE_URL=sqlite:////tmp/smoke.sqlite3
 
@@ -329,6 +403,7 @@ ${deployJob(p, 'production', '[build, staging]')}`;
 
 export function renderRollback(p: Profile): string {
   const parts = providerParts(p.provider);
+  const registry = registryFor(p.provider);
   return `# Slipway starter workflow: roll an environment back to an earlier release, by hand.
 # Actions > Django rollback > Run workflow. Start with dry-run to see the plan.
 name: Django rollback
@@ -371,16 +446,12 @@ jobs:
     permissions:
       contents: read
       deployments: write # read and write release records (GitHub Deployments)
-      packages: read # pull the earlier image to migrate back with it
-${parts.permissions}    steps:
+${registry.ghcr ? '      packages: read # pull the earlier image to migrate back with it\n' : ''}${parts.permissions}    steps:
       - uses: ${THIRD_PARTY.checkout}
 
 ${parts.auth}      - uses: ${THIRD_PARTY.dockerLogin}
         with:
-          registry: ${REGISTRY.host}
-          username: ${REGISTRY.username}
-          password: ${REGISTRY.password}
-
+${registry.login}
       - id: rollback
         uses: ${use('rollback')}
         with:
@@ -396,33 +467,100 @@ ${parts.target}          # Database settings, for migrating back (or restoring a
 `;
 }
 
-export const WORKFLOW_FILES = {
-  ci: 'django-ci.yml',
-  cd: 'django-cd.yml',
-  rollback: 'django-rollback.yml',
-} as const;
+/** One organisation template: workflow-templates/<file> and <name>.properties.json beside it. */
+export interface StarterTemplate {
+  file: string;
+  render: (p: Profile) => string;
+  provider: Provider;
+  /** What GitHub shows in Actions > New workflow (GitHub's template metadata). */
+  properties: {
+    name: string;
+    description: string;
+    /** An octicon (`octicon <name>`) or an SVG in workflow-templates/ (without `.svg`). */
+    iconName: string;
+    categories: string[];
+    filePatterns: string[];
+  };
+}
 
-/** What GitHub shows for each organisation template (`<name>.properties.json`). */
-export const TEMPLATE_PROPERTIES: Record<keyof typeof WORKFLOW_FILES, Record<string, unknown>> = {
-  ci: {
-    name: 'Django CI (Slipway)',
-    description: 'Test a Django project: Python matrix, PostgreSQL service, sharded test suite with coverage, cached virtualenv.',
-    iconName: 'slipway',
-    categories: ['Python', 'Django', 'Continuous integration'],
-    filePatterns: ['manage\\.py$', 'requirements.*\\.txt$', 'pyproject\\.toml$'],
+const DJANGO_FILES = ['manage\\.py$'];
+
+/** The starter workflows: CI, CD for each provider, rollback (the ssh one). */
+export const STARTER_TEMPLATES: StarterTemplate[] = [
+  {
+    file: 'django-ci.yml',
+    render: renderCi,
+    provider: 'ssh',
+    properties: {
+      name: 'Django CI (Slipway)',
+      description: 'Test a Django project: Python matrix, PostgreSQL service, sharded test suite with coverage, cached virtualenv.',
+      iconName: 'octicon beaker',
+      categories: ['Continuous integration', 'Python', 'Django'],
+      filePatterns: ['manage\\.py$', 'requirements.*\\.txt$', 'pyproject\\.toml$'],
+    },
   },
-  cd: {
-    name: 'Django CD (Slipway)',
-    description: 'Build an image, migrate, deploy to staging then to production behind reviewers; zero-downtime, recorded releases.',
-    iconName: 'slipway',
-    categories: ['Python', 'Django', 'Deployment'],
-    filePatterns: ['manage\\.py$'],
+  {
+    file: 'django-cd.yml',
+    render: renderCd,
+    provider: 'ssh',
+    properties: {
+      name: 'Django CD to a VPS over SSH (Slipway)',
+      description:
+        'Build an image, migrate, deploy to your servers over SSH: staging, then production behind reviewers; zero-downtime behind HAProxy, recorded releases.',
+      iconName: 'octicon rocket',
+      categories: ['Deployment', 'Python', 'Django'],
+      filePatterns: DJANGO_FILES,
+    },
   },
-  rollback: {
-    name: 'Django rollback (Slipway)',
-    description: 'Roll an environment back to an earlier release (image, config and database), by hand, with a dry run.',
-    iconName: 'slipway',
-    categories: ['Python', 'Django', 'Deployment'],
-    filePatterns: ['manage\\.py$'],
+  {
+    file: 'django-cd-aws.yml',
+    render: renderCd,
+    provider: 'aws-eb',
+    properties: {
+      name: 'Django CD to AWS Elastic Beanstalk (Slipway)',
+      description:
+        'Build an image into Amazon ECR, migrate, deploy to Elastic Beanstalk: staging, then production behind reviewers; AWS credentials by OIDC, no stored keys.',
+      iconName: 'octicon rocket',
+      categories: ['Deployment', 'Python', 'Django'],
+      filePatterns: DJANGO_FILES,
+    },
   },
-};
+  {
+    file: 'django-cd-cloud-run.yml',
+    render: renderCd,
+    provider: 'cloud-run',
+    properties: {
+      name: 'Django CD to Google Cloud Run (Slipway)',
+      description:
+        'Build an image into Artifact Registry, migrate, deploy to Cloud Run (health-checked before traffic moves): staging, then production behind reviewers; Workload Identity Federation, no stored keys.',
+      iconName: 'octicon rocket',
+      categories: ['Deployment', 'Python', 'Django'],
+      filePatterns: DJANGO_FILES,
+    },
+  },
+  {
+    file: 'django-cd-heroku.yml',
+    render: renderCd,
+    provider: 'heroku',
+    properties: {
+      name: 'Django CD to Heroku (Slipway)',
+      description:
+        'Build an image, migrate, release it to Heroku (container releases): staging, then production behind reviewers; rolled back when the health check fails.',
+      iconName: 'octicon rocket',
+      categories: ['Deployment', 'Python', 'Django'],
+      filePatterns: DJANGO_FILES,
+    },
+  },
+  {
+    file: 'django-rollback.yml',
+    render: renderRollback,
+    provider: 'ssh',
+    properties: {
+      name: 'Django rollback (Slipway)',
+      description: 'Roll an environment back to an earlier release (image, config and database), by hand, with a dry run.',
+      iconName: 'octicon history',
+      categories: ['Deployment', 'Python', 'Django'],
+      filePatterns: DJANGO_FILES,
+    },
+  },
+];

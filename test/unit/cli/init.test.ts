@@ -82,6 +82,10 @@ describe('pythonMatrix', () => {
 
 describe('requiredSettings', () => {
   it('CI alone needs nothing but GITHUB_TOKEN', () => expect(requiredSettings(['ci', 'docker'], 'ssh')).toEqual([]));
+  it('rollback alone on cloud-run logs in to the registry host but pushes nothing', () => {
+    const repo = requiredSettings(['rollback'], 'cloud-run').filter((s) => s.scope === 'repository');
+    expect(repo.map((s) => s.name)).toEqual(['IMAGE_REGISTRY']);
+  });
   it.each([
     ['ssh', ['DATABASE_URL', 'DJANGO_SECRET_KEY', 'DJANGO_ALLOWED_HOSTS', 'DEPLOY_HOSTS', 'SSH_PRIVATE_KEY', 'SSH_KNOWN_HOSTS']],
     [
@@ -95,11 +99,32 @@ describe('requiredSettings', () => {
         'EB_APPLICATION',
         'EB_ENVIRONMENT',
         'EB_S3_BUCKET',
+        'repository:IMAGE_REGISTRY',
+        'repository:AWS_ROLE_ARN',
+        'repository:AWS_REGION',
       ],
     ],
+    [
+      'cloud-run',
+      [
+        'DATABASE_URL',
+        'DJANGO_SECRET_KEY',
+        'DJANGO_ALLOWED_HOSTS',
+        'GCP_WORKLOAD_IDENTITY_PROVIDER',
+        'GCP_SERVICE_ACCOUNT',
+        'GCP_REGION',
+        'CLOUD_RUN_SERVICE',
+        'repository:IMAGE_REGISTRY',
+        'repository:GAR_REPOSITORY',
+        'repository:GCP_WORKLOAD_IDENTITY_PROVIDER',
+        'repository:GCP_SERVICE_ACCOUNT',
+      ],
+    ],
+    ['heroku', ['DATABASE_URL', 'DJANGO_SECRET_KEY', 'DJANGO_ALLOWED_HOSTS', 'HEROKU_APP', 'HEROKU_API_KEY']],
   ] as const)('%s', (provider, names) => {
     const settings = requiredSettings(['cd'], provider);
-    expect(settings.map((s) => s.name)).toEqual(names);
+    // The clouds' build job runs in no environment: it reads repository-level variables.
+    expect(settings.map((s) => (s.scope === 'repository' ? `repository:${s.name}` : s.name))).toEqual(names);
     expect(settings.find((s) => s.name.endsWith('KEY') || s.name === 'DATABASE_URL')?.kind).toBe('secret');
   });
 });
@@ -110,6 +135,8 @@ describe('optionalSettings', () => {
     [['cd'], 'ssh', ['IMAGE_REGISTRY', 'APP_NAME']],
     [['rollback'], 'ssh', ['IMAGE_REGISTRY', 'APP_NAME']],
     [['cd'], 'heroku', ['IMAGE_REGISTRY']],
+    [['cd'], 'aws-eb', []],
+    [['cd', 'rollback'], 'cloud-run', []],
   ] as const)('%j %s', (stages, provider, names) => {
     const lines = optionalSettings([...stages], provider);
     expect(lines).toHaveLength(names.length);
