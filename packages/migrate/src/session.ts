@@ -141,10 +141,12 @@ export class MigrationSession {
       if (opts.timeoutMs) {
         timer = setTimeout(() => {
           const why = `timed out after ${Math.round(opts.timeoutMs! / 1000)}s${this.output ? `\n${tail(this.output)}` : ''}`;
-          this.waiter?.reject(new CommandError(this.shown, null, why, opts.label));
+          const waiter = this.waiter;
+          this.waiter = undefined; // answered below, once the helper is gone
           // Ending the process also ends its connections, so the server drops any lock it held.
           this.child.kill('SIGTERM');
           setTimeout(() => this.child.kill('SIGKILL'), 5000).unref();
+          void this.exited.then((code) => waiter?.reject(new CommandError(this.shown, code, why, opts.label)));
         }, opts.timeoutMs);
       }
     });
