@@ -5,7 +5,7 @@
  *
  * Every session runs through a ForceCommand wrapper that puts `<dir>/shim` first on PATH and then
  * runs the client's command with the login shell as sshd would. The shims (docker, haproxy, socat,
- * install, mkdir, dd, mv, cat, rm) pass through to the real program unless `<dir>/fail` holds a
+ * install, mkdir, dd, mv, cat, rm, test, flock) pass through to the real program unless `<dir>/fail` holds a
  * prefix of "<tool> <args>", in which case that call exits 42: a remote step failing on demand.
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -14,7 +14,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-const SHIMMED = ['docker', 'haproxy', 'socat', 'install', 'mkdir', 'dd', 'mv', 'cat', 'rm', 'test'];
+const SHIMMED = ['docker', 'haproxy', 'socat', 'install', 'mkdir', 'dd', 'mv', 'cat', 'rm', 'test', 'flock'];
 
 export interface Vps {
   port: number;
