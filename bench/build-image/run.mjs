@@ -2,8 +2,9 @@
 // build-image benchmark, run on demand (not a timed test):
 //   node bench/build-image/run.mjs
 // 1. Cold build of the example app from the generated Dockerfile (the dependency layer is made
-//    cold by a unique comment in requirements.txt), then a rebuild after a code-only change.
-//    Target: rebuild <= 0.25 x cold (the dependency layer must be reused).
+//    cold by a unique comment in requirements.txt), then three rebuilds, each after a code-only
+//    change (the median is compared). Target: rebuild <= 0.25 x cold (the dependency layer must
+//    be reused).
 // 2. Size of that image vs a naive single-stage `FROM python:3.11-slim` + `pip install`
 //    (the baseline), built in the same run through the same action.
 // Needs: dist/ built, dockerd with python:3.11-slim (scripts/test-env/up.sh docker base-image).
@@ -87,6 +88,7 @@ const common = {
   'health-path': '/healthz',
 };
 const results = [];
+const loadAtStart = os.loadavg()[0];
 const tidy = [];
 try {
   // --- 1. cold vs code-only rebuild ---------------------------------------------------------
@@ -94,11 +96,20 @@ try {
   tidy.push(() => fs.rmSync(ws, { recursive: true, force: true }));
   fs.appendFileSync(path.join(ws, 'requirements.txt'), `# bench ${nonce}\n`);
   const cold = runAction(ws, { ...common, tags: `cold-${nonce}` });
-  fs.appendFileSync(path.join(ws, 'shop', 'views.py'), `\n# code-only change ${nonce}\n`);
-  const warm = runAction(ws, { ...common, tags: `warm-${nonce}` });
+  // Three code-only rebuilds, the median kept: on a shared machine one run can land on a burst.
+  const warms = [];
+  for (let i = 0; i < 3; i++) {
+    fs.appendFileSync(path.join(ws, 'shop', 'views.py'), `\n# code-only change ${nonce} ${i}\n`);
+    warms.push(runAction(ws, { ...common, tags: `warm-${nonce}` }));
+  }
+  const warm = [...warms].sort((a, b) => a.ms - b.ms)[1];
   const generatedSize = imageSize(warm.outputs['image-id']);
   results.push(['cold build (generated Dockerfile)', `${(cold.ms / 1000).toFixed(1)} s`, `layers reused ${cold.reused}`]);
-  results.push(['rebuild after code-only change', `${(warm.ms / 1000).toFixed(1)} s`, `layers reused ${warm.reused}`]);
+  results.push([
+    'rebuild after code-only change (median of 3)',
+    `${(warm.ms / 1000).toFixed(1)} s`,
+    `layers reused ${warm.reused}; runs ${warms.map((w) => (w.ms / 1000).toFixed(1)).join(', ')} s`,
+  ]);
   results.push(['ratio (target <= 0.25)', (warm.ms / cold.ms).toFixed(3), '']);
 
   // --- 2. naive single-stage baseline, same index settings route ---------------------------
@@ -147,5 +158,7 @@ try {
   for (const fn of tidy) fn();
 }
 const width = Math.max(...results.map((r) => r[0].length));
-console.log(`build-image benchmark (${new Date().toISOString()}, ${os.cpus().length} cores, load ${os.loadavg()[0].toFixed(1)})`);
+console.log(
+  `build-image benchmark (${new Date().toISOString()}, ${os.cpus().length} cores, load ${loadAtStart.toFixed(1)} at the start, ${os.loadavg()[0].toFixed(1)} at the end)`,
+);
 for (const [what, value, note] of results) console.log(`${what.padEnd(width)}  ${value.padStart(10)}  ${note}`);
