@@ -86,6 +86,7 @@ describe('canary secrets', () => {
 
   it('migrate: a PostgreSQL role with a canary password, applied and failing half-way', async () => {
     const pw = makeCanary('DATABASE_URL password (migrate)', canaryValue('pgpw'));
+    const envToken = makeCanary('migrate env SHOP_API_TOKEN', canaryValue('migenv'));
     const role = 'slipway_security_role';
     const dbs = ['slipway_security_ok', 'slipway_security_half'];
     for (const db of dbs) psql(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
@@ -104,12 +105,12 @@ describe('canary secrets', () => {
       const ws = copyProject(project);
       const job = new Job({ workspace: ws, env: { DATABASE_URL: url(db), DJANGO_DEBUG: 'true' } });
       seedSetupDjango(job, { venv, projectDir: ws, settingsModule: settings });
-      const run = new CanaryRun(job, [pw]);
-      const step = await run.run('migrate', { 'backup-dir': 'backups' });
+      const run = new CanaryRun(job, [pw, envToken]);
+      const step = await run.run('migrate', { 'backup-dir': 'backups', env: `SHOP_API_TOKEN=${envToken.value}` });
       expect(step.exitCode === 0, step.log).toBe(ok);
       const audit = run.audit();
-      record(audit, [pw]);
-      expect([...audit.masked]).toEqual([pw.label]);
+      record(audit, [pw, envToken]);
+      expect([...audit.masked].sort()).toEqual([pw.label, envToken.label].sort());
     }
   });
 
@@ -129,10 +130,36 @@ describe('canary secrets', () => {
     expect(pushed.outputs.digest).toMatch(/^sha256:/);
     const refused = await run.run('build-image', { ...common, 'registry-password': wrong.value });
     expect(refused.exitCode).not.toBe(0);
+    // github-token is the ghcr.io credential: ghcr.io cannot be reached here, so the login fails.
+    const gh = makeCanary('github-token (build-image, ghcr.io)', `ghs_${canaryValue('ghbuild')}`);
+    run.canaries.push(gh);
+    const ghcr = await run.run('build-image', {
+      image: 'ghcr.io/acme/canary',
+      push: 'true',
+      'smoke-test': 'false',
+      'github-token': gh.value,
+    });
+    expect(ghcr.exitCode).not.toBe(0);
+    expect(ghcr.failure).toMatch(/ghcr\.io/);
+    // smoke-test-env: the example shop's image (built once for the deploy tests) smoke-tested
+    // with a canary in its environment.
+    const smoke = makeCanary('smoke-test-env SHOP_SMOKE_TOKEN', canaryValue('smoke'));
+    run.canaries.push(smoke);
+    fs.writeFileSync(path.join(ws, 'Dockerfile.smoke'), `FROM ${buildDeployImage(env).tag}\n`);
+    const smoked = await run.run('build-image', {
+      image: `${env.SLIPWAY_TEST_REGISTRY}/slipway-security/smoke`,
+      dockerfile: 'Dockerfile.smoke',
+      push: 'false',
+      'smoke-test': 'true',
+      'health-path': '/healthz',
+      'smoke-test-env': `SHOP_SMOKE_TOKEN=${smoke.value}\nDJANGO_SECURE_SSL_REDIRECT=false`,
+      'github-token': '',
+    });
+    expect(smoked.failure, smoked.log).toBeUndefined();
     await run.post();
     const audit = run.audit();
-    record(audit, [real, wrong]);
-    expect([...audit.masked].sort()).toEqual([real.label, wrong.label].sort());
+    record(audit, run.canaries);
+    expect([...audit.masked].sort()).toEqual(run.canaries.map((c) => c.label).sort());
   });
 
   describe('deploy and rollback over ssh with a canary key', () => {
@@ -145,6 +172,8 @@ describe('canary secrets', () => {
     const secretKey = makeCanary('deploy env DJANGO_SECRET_KEY', canaryValue('depsk', true));
     const dbUrlPw = makeCanary('deploy env SHOP_API_PASSWORD / DATABASE_URL password', canaryValue('deppw'));
     const sentry = makeCanary('sentry-auth-token', `sntrys_${canaryValue('sentry')}`);
+    const fileToken = makeCanary('deploy env-file SHOP_FILE_TOKEN', canaryValue('depfile'));
+    let envFile: string;
     const ghToken = makeCanary('github-token', `ghs_${canaryValue('gh')}`);
 
     beforeAll(async () => {
@@ -153,6 +182,8 @@ describe('canary secrets', () => {
       remoteDir = fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-security-host-'));
       image = buildDeployImage(env);
       workspace = emptyWorkspace();
+      envFile = path.join(workspace, 'deploy.env');
+      fs.writeFileSync(envFile, `SHOP_FILE_TOKEN=${fileToken.value}\n`);
       cleanups.push(() => {
         cleanupHost(app, remoteDir, env);
         vps.stop();
@@ -174,6 +205,7 @@ describe('canary secrets', () => {
       'remote-dir': remoteDir,
       'setup-host': 'true',
       env: `DJANGO_SECRET_KEY=${secretKey.value}\nDJANGO_SECURE_SSL_REDIRECT=false\nDJANGO_LOG_LEVEL=WARNING\nSHOP_API_PASSWORD=${dbUrlPw.value}`,
+      'env-file': 'deploy.env',
       'health-timeout': '30s',
       ...over,
     });
@@ -187,9 +219,9 @@ describe('canary secrets', () => {
         await gh.stop();
         await sentryStub.stop();
       });
-      const canaries = [key, secretKey, dbUrlPw, sentry, ghToken];
+      const canaries = [key, secretKey, dbUrlPw, fileToken, sentry, ghToken];
       const job = new Job({ workspace, env: { GITHUB_API_URL: ghUrl } });
-      const run = new CanaryRun(job, canaries);
+      const run = new CanaryRun(job, canaries, [envFile]);
       const sentryInputs = {
         'release-store': 'github',
         'github-token': ghToken.value,
@@ -202,8 +234,8 @@ describe('canary secrets', () => {
       const second = await run.run('deploy', inputs(sentryInputs), { env: { SENTRY_URL: sentryUrl } });
       expect(second.failure, second.log).toBeUndefined();
       // The env file on the host carries the values, mode 0600: that is where they belong.
-      const envFile = path.join(remoteDir, app, 'env', `${second.outputs['release-id']}.env`);
-      expect(fs.statSync(envFile).mode & 0o777).toBe(0o600);
+      const hostEnvFile = path.join(remoteDir, app, 'env', `${second.outputs['release-id']}.env`);
+      expect(fs.statSync(hostEnvFile).mode & 0o777).toBe(0o600);
       const unhealthy = await run.run(
         'deploy',
         inputs({
@@ -250,7 +282,7 @@ describe('canary secrets', () => {
     });
   });
 
-  it('cloud providers: Heroku, AWS and Google credentials refused by a stand-in (401), on rollback', async () => {
+  it('cloud providers: Heroku, AWS and Google credentials refused by a stand-in (401), on deploy and on rollback', async () => {
     const heroku = makeCanary('HEROKU_API_KEY / heroku-api-key', `HRKU-${canaryValue('heroku')}`);
     const awsSecret = makeCanary('AWS_SECRET_ACCESS_KEY', canaryValue('awssecret'));
     const awsSession = makeCanary('AWS_SESSION_TOKEN', canaryValue('awssession'));
@@ -300,7 +332,48 @@ describe('canary secrets', () => {
         fs.writeFileSync(path.join(dir, `${id}.json`), JSON.stringify(record));
       }
     }
-    const run = new CanaryRun(job, canaries);
+    const appToken = makeCanary('deploy env SHOP_CLOUD_TOKEN (cloud providers)', canaryValue('cloudenv'));
+    const run = new CanaryRun(job, [...canaries, appToken]);
+    const deployCommon = {
+      image: `127.0.0.1:5000/slipway-security/shop@sha256:${'3'.repeat(64)}`,
+      env: `SHOP_CLOUD_TOKEN=${appToken.value}`,
+      'release-store': 'releases',
+      'github-token': '',
+    };
+    const deploys = [
+      await run.run('deploy', {
+        ...deployCommon,
+        provider: 'heroku',
+        environment: 'heroku',
+        'heroku-api-key': heroku.value,
+        'heroku-app': 'shop-sec',
+      }),
+      await run.run('deploy', {
+        ...deployCommon,
+        provider: 'aws-eb',
+        environment: 'aws',
+        'aws-region': 'eu-west-1',
+        'eb-application': 'shop',
+        'eb-environment': 'shop-prod',
+        'eb-s3-bucket': 'shop-bundles',
+      }),
+      await run.run('deploy', {
+        ...deployCommon,
+        provider: 'cloud-run',
+        environment: 'gcp',
+        'gcp-project': 'acme-shop',
+        'gcp-region': 'europe-west1',
+        'gcp-access-token': gcp.value,
+        'cloud-run-service': 'shop',
+      }),
+    ];
+    for (const s of deploys) expect(s.exitCode, s.log).not.toBe(0);
+    const deployRequests = server.requests.length;
+    // Each deploy met the stand-in with its credential before anything changed.
+    const deployAuths = server.requests.map((r) => String(r.headers.authorization ?? ''));
+    expect(deployAuths.some((a) => a.includes(heroku.value))).toBe(true);
+    expect(deployAuths.some((a) => a.includes(gcp.value))).toBe(true);
+    expect(deployAuths.some((a) => a.startsWith('AWS4-HMAC-SHA256 Credential=AKIASECURITYTEST0001/'))).toBe(true);
     const steps = [
       await run.run('rollback', {
         provider: 'heroku',
@@ -343,12 +416,12 @@ describe('canary secrets', () => {
           server.requests.map((r) => `${r.method} ${r.path} ${String(r.headers.authorization)}`),
         );
     // The credentials really were used against the stand-in (so the canary was handled, not ignored).
-    const auths = server.requests.map((r) => String(r.headers.authorization ?? ''));
+    const auths = server.requests.slice(deployRequests).map((r) => String(r.headers.authorization ?? ''));
     expect(auths.some((a) => a.includes(heroku.value))).toBe(true);
     expect(auths.some((a) => a.includes(gcp.value))).toBe(true);
     expect(auths.some((a) => a.startsWith('AWS4-HMAC-SHA256 Credential=AKIASECURITYTEST0001/'))).toBe(true);
     const audit = run.audit();
-    record(audit, canaries);
-    expect([...audit.masked].sort()).toEqual(canaries.map((c) => c.label).sort());
+    record(audit, run.canaries);
+    expect([...audit.masked].sort()).toEqual(run.canaries.map((c) => c.label).sort());
   });
 });
