@@ -113,6 +113,28 @@ describe('build-image on the example app', () => {
     expect(listing).not.toMatch(/^\.git$/m);
     expect(listing).toContain('staticfiles');
     expect(listing).toMatch(/No such file or directory/);
+    // The venv holds the dependencies only: no pip/setuptools, no translation sources; the
+    // compiled catalogs still translate, and the base image's pip lists the venv (PIP_PYTHON).
+    const venv = dockerCli([
+      'run',
+      '--rm',
+      '--entrypoint',
+      'sh',
+      step.outputs['image-id']!,
+      '-c',
+      [
+        'ls /opt/venv/lib/python3*/site-packages /opt/venv/bin',
+        'echo "po: $(find /opt/venv -name "*.po" | wc -l) mo: $(find /opt/venv -name "*.mo" | wc -l)"',
+        `python -c "import django; from django.conf import settings; settings.configure(USE_I18N=True); django.setup(); from django.utils import translation; translation.activate('fr'); print('fr:', translation.gettext('Yes'))"`,
+        'pip list --format=freeze 2>/dev/null',
+      ].join('; '),
+    ]);
+    expect(venv).toMatch(/^django$/m);
+    expect(venv).not.toMatch(/^(pip|pip3|setuptools|pkg_resources|_distutils_hack)$/m);
+    expect(venv).toMatch(/^po: 0 mo: [1-9]\d*$/m);
+    expect(venv).toMatch(/^fr: Oui$/m);
+    expect(venv).toMatch(/^Django==5\.2\.\d+$/m);
+    expect(venv).not.toMatch(/^pip==/m);
 
     // Pull back by digest into an engine that no longer has it, run it, GET /healthz.
     dockerCli(['rmi', '--force', step.outputs['image-id']!]);
