@@ -416,3 +416,28 @@ describe.each([
     expect(held(url)).toBe(false);
   });
 });
+
+describe('migrate on SQLite: apply-timeout', () => {
+  it('stops a migration that runs past apply-timeout: a clear failure, the state it left, the lock free', async () => {
+    const marker = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-h4-hold-')), 'hold');
+    const j = job('example', 'shop.settings', { SLIPWAY_TEST_HOLD: marker });
+    manage(j, ['migrate', '-v0']);
+    fs.writeFileSync(path.join(j.workspace, 'catalog', 'migrations', '0005_hold.py'), HOLDING_MIGRATION);
+    const step = await j.run('migrate', { 'fail-on': 'never', backup: 'false', 'apply-timeout': '4s' });
+    expect(step.exitCode).toBe(1);
+    expect(fs.existsSync(`${marker}.held`)).toBe(true); // it was running when it was stopped
+    expect(step.failure).toMatch(
+      /^migrate failed: Migration catalog\.0005_hold failed \(timed out after 4s\)\. The database is at .*catalog: 0004_product_slug_unique, .*; the failed migration was rolled back/,
+    );
+    expect(JSON.parse(step.outputs['current-state']!)).toMatchObject({ catalog: '0004_product_slug_unique' });
+    expect(step.outputs.applied).toBe('[]');
+    expect(step.log).toContain('Lock released.');
+    const lockFile = path.join(j.workspace, 'db.sqlite3.slipway-lock');
+    const free = spawnSync('python3', [
+      '-c',
+      'import fcntl, os, sys; fcntl.flock(os.open(sys.argv[1], os.O_RDWR), fcntl.LOCK_EX | fcntl.LOCK_NB)',
+      lockFile,
+    ]);
+    expect(free.status, free.stderr.toString()).toBe(0);
+  });
+});

@@ -307,13 +307,34 @@ async function applyInSession(
   opts: { timeoutMs?: number },
 ): Promise<ApplyResult> {
   core.info(`[command]manage.py migrate --noinput --database ${p.database} (in the migrate helper's Django)`);
-  const answer = await session.request({ cmd: 'apply' }, { label: 'Applying migrations', timeoutMs: opts.timeoutMs, stream: true });
+  let answer;
+  try {
+    answer = await session.request({ cmd: 'apply' }, { label: 'Applying migrations', timeoutMs: opts.timeoutMs, stream: true });
+  } catch (error) {
+    if (!(error instanceof CommandError) || session.alive) throw error;
+    // Stopped at apply-timeout, or died mid-apply: a failed migration, as when manage.py ran
+    // on its own. Where the database is now comes from a fresh helper.
+    const after = await planMigrations({ ...p, session: undefined }, { lint: false });
+    const lines = error.stderrTail.split('\n');
+    const why = lines[0]?.startsWith('timed out') ? lines[0] : (lines.at(-1) ?? `exit code ${error.exitCode}`);
+    return outcome(pending, { ok: false, failure: why, pending: after.pending, state: after.state });
+  }
   if (answer.error) {
     if (answer.trace) core.debug(answer.trace);
     throw new UserError(helperMessage(p, answer));
   }
   // `failure`, not `error`: `error` is the helper's own refusal, handled above.
-  const after = answer as unknown as { ok: boolean; failure: string | null; pending: MigrationRef[]; state: MigrationState };
+  return outcome(pending, answer as unknown as ApplyAnswer);
+}
+
+interface ApplyAnswer {
+  ok: boolean;
+  failure: string | null;
+  pending: MigrationRef[];
+  state: MigrationState;
+}
+
+function outcome(pending: MigrationRef[], after: ApplyAnswer): ApplyResult {
   const stillPending = new Set(after.pending.map((m) => `${m.app}.${m.name}`));
   const applied = pending.filter((m) => !stillPending.has(`${m.app}.${m.name}`));
   if (after.ok) return { ok: true, applied, state: after.state };
