@@ -1,10 +1,11 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as core from '@actions/core';
 import { UserError } from '@slipway/toolkit/errors';
 import { execTool } from '@slipway/toolkit/exec';
 import { formatTarget, shellQuote, type SshClient, type SshTarget } from '@slipway/toolkit/ssh';
-import { haproxyConfig, maintCommand, parseShowStat, type ProxyLayout, type ServerStat, type Slot } from './haproxy';
+import { enableCommands, haproxyConfig, maintCommand, parseShowStat, type ProxyLayout, type ServerStat, type Slot } from './haproxy';
 import { HostLock } from './lock';
 
 /** What the host says serves now (`<dir>/current`). */
@@ -13,6 +14,25 @@ export interface HostCurrent {
   container: string;
   slot: Slot;
   image: string;
+}
+
+export interface KeptContainer {
+  name: string;
+  /** The image id it was created from (on the host as long as the container is). */
+  image: string;
+  slot: string;
+  environment: string;
+  port: number;
+}
+
+/** Why a kept container cannot serve `slot` as it is (undefined: it can, `docker start` is enough). */
+export function keptMismatch(kept: KeptContainer, want: { environment: string; slot: Slot; port: number }): string | undefined {
+  const differs = [
+    kept.slot !== want.slot ? `slot ${kept.slot || 'unknown'}` : '',
+    kept.port !== want.port ? `PORT=${kept.port || 'none'}` : '',
+    kept.environment !== want.environment ? `environment ${kept.environment || 'unknown'}` : '',
+  ].filter(Boolean);
+  return differs.length ? `kept container made for another ${differs.join(', ')}` : undefined;
 }
 
 export interface HostContainer {
@@ -50,7 +70,12 @@ export class RemoteHost {
   async run(argv: string[], opts: { input?: string | Buffer; allowFailure?: boolean; label?: string; timeoutMs?: number } = {}) {
     // Once the lock's holder is gone, another deploy may own the host: change nothing more.
     this.deployLock.assertHeld(`\`${argv[0]}\`${opts.label ? ` (${opts.label})` : ''}`);
-    return this.ssh.run(this.target, argv, { ...opts, label: opts.label ? `${opts.label} on ${this.name}` : undefined });
+    const started = Date.now();
+    try {
+      return await this.ssh.run(this.target, argv, { ...opts, label: opts.label ? `${opts.label} on ${this.name}` : undefined });
+    } finally {
+      core.debug(`${this.name}: ${argv.slice(0, 2).join(' ')} took ${Date.now() - started} ms`);
+    }
   }
 
   async connect(): Promise<void> {
@@ -210,35 +235,17 @@ export class RemoteHost {
     return name;
   }
 
-  /**
-   * Starts the kept container of a release again (rollback) when it was made for exactly this:
-   * the same image, slot and port, environment. Its env file is the release's own, written once.
-   * Returns why not (and changes nothing) otherwise, so the caller recreates it.
-   */
-  async restartKept(opts: {
-    releaseId: string;
-    image: string;
-    environment: string;
-    slot: Slot;
-    port: number;
-  }): Promise<string | undefined> {
-    const name = this.containerName(opts.releaseId);
+  /** The kept container of a release, as far as serving it again needs to know (one docker inspect). */
+  async keptContainer(releaseId: string): Promise<KeptContainer | undefined> {
     // Only PORT is printed from the container's environment: the rest may hold secrets.
     const format =
       '{{.Image}}\t{{index .Config.Labels "slipway.slot"}}\t{{index .Config.Labels "slipway.environment"}}\t' +
       '{{range .Config.Env}}{{if eq (index (split . "=") 0) "PORT"}}{{.}}{{end}}{{end}}';
+    const name = this.containerName(releaseId);
     const r = await this.run(['docker', 'inspect', '--type', 'container', '--format', format, name], { allowFailure: true });
-    if (r.exitCode !== 0) return 'no kept container';
+    if (r.exitCode !== 0) return undefined;
     const [image = '', slot = '', environment = '', port = ''] = r.stdout.trim().split('\t');
-    const differs = [
-      image !== opts.image && !opts.image.endsWith(`@${image}`) ? `image ${image}` : '',
-      slot !== opts.slot ? `slot ${slot || 'unknown'}` : '',
-      environment !== opts.environment ? `environment ${environment || 'unknown'}` : '',
-      port !== `PORT=${opts.port}` ? `${port || 'no PORT'}` : '',
-    ].filter(Boolean);
-    if (differs.length) return `kept container made for another ${differs.join(', ')}`;
-    await this.run(['docker', 'start', name], { label: 'Starting the kept container' });
-    return undefined;
+    return { name, image, slot, environment, port: Number(port.replace(/^PORT=/, '')) || 0 };
   }
 
   /** Fails when the container exited (the app crashed at start). */
@@ -281,13 +288,23 @@ export class RemoteHost {
   }
 
   /** Waits until `slot` has no sessions left (or the time is up), then puts it in maintenance. */
-  async drain(slot: Slot, timeoutMs: number): Promise<void> {
+  async drain(slot: Slot, timeoutMs: number, stats?: ServerStat[]): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      const stat = (await this.servers()).find((s) => s.slot === slot);
+    for (let now = stats; Date.now() < deadline; now = undefined) {
+      const stat = (now ?? (await this.servers())).find((s) => s.slot === slot);
       if (!stat || stat.sessions === 0) break;
       await new Promise((r) => setTimeout(r, 200));
     }
     await this.proxy([maintCommand(slot)]);
+  }
+
+  /** Moves traffic to `to` and drains `from`: the switch and the first look at the sessions in one call. */
+  async switchTo(to: Slot, from: Slot | undefined, drainTimeoutMs: number): Promise<void> {
+    if (!from) {
+      await this.proxy(enableCommands(to));
+      return;
+    }
+    const answer = await this.proxy([...enableCommands(to, from), 'show stat']);
+    await this.drain(from, drainTimeoutMs, parseShowStat(answer));
   }
 }

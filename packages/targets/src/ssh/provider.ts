@@ -5,7 +5,7 @@ import type { ReleaseRecord } from '@slipway/toolkit/releases';
 import { freeLocalPort, SshClient } from '@slipway/toolkit/ssh';
 import { HealthCheckError, type ActivateContext, type DeployContext, type DeployResult, type HealthCheck, type Provider } from '../types';
 import { enableCommands, otherSlot, slotPort, type ProxyLayout } from './haproxy';
-import { RemoteHost, type HostCurrent } from './host';
+import { keptMismatch, RemoteHost, type HostCurrent, type KeptContainer } from './host';
 import type { SshInputs } from './inputs';
 
 /** What one host went through in this run: enough to put it back. */
@@ -23,6 +23,8 @@ interface RollOut {
   environment: string;
   /** Env file content to upload; undefined: reuse the one kept on the host (activate). */
   envFile?: string;
+  /** The release's kept container (activate): started again when it fits the slot. */
+  kept?: KeptContainer;
   health: HealthCheck;
   log: (line: string) => void;
 }
@@ -36,6 +38,8 @@ export class SshProvider implements Provider {
   readonly name = 'ssh' as const;
   private readonly ssh: SshClient;
   private readonly hosts: RemoteHost[];
+  /** Forwards being closed: off the way to the switch, awaited before the locks go. */
+  private readonly closing: Promise<void>[] = [];
 
   constructor(
     private readonly inputs: SshInputs,
@@ -86,19 +90,18 @@ export class SshProvider implements Provider {
 
   async activate(record: ReleaseRecord, ctx: ActivateContext): Promise<DeployResult> {
     return this.rolling(true, Number.POSITIVE_INFINITY, async (host) => {
-      const kept = await host.run(['docker', 'inspect', '--format', '{{.Image}}', host.containerName(record.providerReleaseId)], {
-        allowFailure: true,
-      });
-      if (!(await host.envExists(record.providerReleaseId))) {
+      const kept = await host.keptContainer(record.providerReleaseId);
+      // A kept container has its environment in it; without one, the kept env file recreates it.
+      if (!kept && !(await host.envExists(record.providerReleaseId))) {
         throw new UserError(`Release ${record.providerReleaseId} is no longer kept on ${host.name} (pruned by \`keep-releases\`).`);
       }
-      const image = kept.exitCode === 0 ? kept.stdout.trim() : record.image;
       return this.rollOut(host, {
         releaseId: record.providerReleaseId,
-        image,
+        image: kept?.image ?? record.image,
         environment: ctx.environment,
         health: ctx.health,
         log: ctx.log,
+        kept,
       });
     });
   }
@@ -145,6 +148,7 @@ export class SshProvider implements Provider {
       }
       throw error;
     } finally {
+      await Promise.all(this.closing.splice(0));
       for (const host of locked) await host.unlock();
     }
     const last = done[done.length - 1]!;
@@ -167,7 +171,8 @@ export class SshProvider implements Provider {
     const previous = await host.readCurrent();
     const slot = previous ? otherSlot(previous.slot) : 'blue';
     const port = slotPort(host.layout, slot);
-    const image = await this.ensureImage(host, r.image, r.log);
+    // A kept container's image is on the host for as long as the container is.
+    const image = r.kept ? r.kept.image : await this.ensureImage(host, r.image, r.log);
     if (r.envFile !== undefined) await host.writeEnv(r.releaseId, r.envFile);
     // Whatever still runs besides the serving release (a crashed deploy's container) would hold the port.
     const name = host.containerName(r.releaseId);
@@ -176,11 +181,17 @@ export class SshProvider implements Provider {
     }
     const spec = { releaseId: r.releaseId, image, environment: r.environment, slot, port };
     // A release served again (rollback) starts its kept container when it fits: no create, same config.
-    const notKept = r.envFile === undefined ? await host.restartKept(spec) : 'new release';
-    if (notKept === undefined) {
+    const misfit = r.kept ? keptMismatch(r.kept, spec) : 'new release';
+    if (r.kept && misfit === undefined) {
+      await host.run(['docker', 'start', name], { label: 'Starting the kept container' });
       r.log(`${host.name}: started the kept container ${name} again on slot ${slot} (port ${port})`);
     } else {
-      if (r.envFile === undefined) r.log(`${host.name}: recreating ${name} (${notKept})`);
+      if (r.kept) {
+        if (!(await host.envExists(r.releaseId))) {
+          throw new UserError(`Release ${r.releaseId} cannot be recreated on ${host.name}: ${misfit}, and its env file was pruned.`);
+        }
+        r.log(`${host.name}: recreating ${name} (${misfit})`);
+      }
       r.log(`${host.name}: starting ${name} on slot ${slot} (port ${port})`);
       await host.startContainer(spec);
     }
@@ -192,8 +203,7 @@ export class SshProvider implements Provider {
       if (r.envFile !== undefined) await host.run(['rm', '-f', host.envFile(r.releaseId)], { allowFailure: true });
       throw new HealthCheckError(`${name} on ${host.name}`, health, r.health.expectedStatus);
     }
-    await host.proxy(enableCommands(slot, previous?.slot));
-    if (previous) await host.drain(previous.slot, this.inputs.drainTimeoutMs);
+    await host.switchTo(slot, previous?.slot, this.inputs.drainTimeoutMs);
     const now: HostCurrent = { releaseId: r.releaseId, container: name, slot, image };
     await host.writeCurrent(now);
     if (previous && previous.container !== name) await host.stopContainer(previous.container);
@@ -244,7 +254,7 @@ export class SshProvider implements Provider {
       log(`${host.name}: health ${result.ok ? 'passed' : 'FAILED'} after ${result.attempts} attempt(s), ${result.elapsedMs} ms`);
       return result;
     } finally {
-      await cancel();
+      this.closing.push(cancel().catch(() => undefined));
     }
   }
 
