@@ -5,7 +5,7 @@ import * as core from '@actions/core';
 import { UserError } from '@slipway/toolkit/errors';
 import { execTool } from '@slipway/toolkit/exec';
 import { formatTarget, shellQuote, type SshClient, type SshTarget } from '@slipway/toolkit/ssh';
-import { enableCommands, haproxyConfig, maintCommand, parseShowStat, type ProxyLayout, type ServerStat, type Slot } from './haproxy';
+import { haproxyConfig, maintCommand, parseShowStat, type ProxyLayout, type ServerStat, type Slot } from './haproxy';
 import { HostLock } from './lock';
 
 /** What the host says serves now (`<dir>/current`). */
@@ -288,23 +288,13 @@ export class RemoteHost {
   }
 
   /** Waits until `slot` has no sessions left (or the time is up), then puts it in maintenance. */
-  async drain(slot: Slot, timeoutMs: number, stats?: ServerStat[]): Promise<void> {
+  async drain(slot: Slot, timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    for (let now = stats; Date.now() < deadline; now = undefined) {
-      const stat = (now ?? (await this.servers())).find((s) => s.slot === slot);
+    while (Date.now() < deadline) {
+      const stat = (await this.servers()).find((s) => s.slot === slot);
       if (!stat || stat.sessions === 0) break;
       await new Promise((r) => setTimeout(r, 200));
     }
     await this.proxy([maintCommand(slot)]);
-  }
-
-  /** Moves traffic to `to` and drains `from`: the switch and the first look at the sessions in one call. */
-  async switchTo(to: Slot, from: Slot | undefined, drainTimeoutMs: number): Promise<void> {
-    if (!from) {
-      await this.proxy(enableCommands(to));
-      return;
-    }
-    const answer = await this.proxy([...enableCommands(to, from), 'show stat']);
-    await this.drain(from, drainTimeoutMs, parseShowStat(answer));
   }
 }

@@ -203,7 +203,8 @@ export class SshProvider implements Provider {
       if (r.envFile !== undefined) await host.run(['rm', '-f', host.envFile(r.releaseId)], { allowFailure: true });
       throw new HealthCheckError(`${name} on ${host.name}`, health, r.health.expectedStatus);
     }
-    await host.switchTo(slot, previous?.slot, this.inputs.drainTimeoutMs);
+    await host.proxy(enableCommands(slot, previous?.slot));
+    if (previous) await host.drain(previous.slot, this.inputs.drainTimeoutMs);
     const now: HostCurrent = { releaseId: r.releaseId, container: name, slot, image };
     await host.writeCurrent(now);
     if (previous && previous.container !== name) await host.stopContainer(previous.container);
