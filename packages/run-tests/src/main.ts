@@ -15,7 +15,8 @@ import { collectArgv, getInputs, testArgv, type Inputs, type Runner } from './co
 import { detectRunner } from './detect';
 import { coverageRcfile, measureCoverage } from './coverage';
 import { annotateFailures, countResults, failuresOf, mergeAttempts, summarySections } from './report';
-import { restoreTimings, saveTimings, timingsDir } from './timings';
+import { resolveBasis, runIdentity } from './split-basis';
+import { saveTimings, timingsDir } from './timings';
 import { installed, installIntoVenv, writeSupportModules } from './venv';
 
 export async function main(): Promise<void> {
@@ -67,14 +68,24 @@ export async function main(): Promise<void> {
     const shard = inputs.shard;
     const ids = await phases.phase('Collecting tests', () => collect(python, runner, inputs.args, projectDir, env, work));
     if (!ids.length) throw new UserError(noTestsMessage(runner, inputs.args));
-    const timings = await phases.phase('Restoring test timings', () =>
-      restoreTimings({ key: inputs.timingsKey, runner, dir: timingsFolder, total: shard.total, extraPath: inputs.timingsPath }),
-    );
-    const plan = planShards(ids, timings, shard.total);
+    const basis = await phases.phase('Restoring test timings', async () => {
+      const found = await resolveBasis({
+        key: inputs.timingsKey,
+        runner,
+        dir: timingsFolder,
+        shard,
+        extraPath: inputs.timingsPath,
+        ids,
+        run: runIdentity(),
+      });
+      core.info(found.note);
+      return found;
+    });
+    const plan = planShards(ids, basis.timings, shard.total);
     selection = plan.shards[shard.index - 1]!;
     splitBy =
       plan.method === 'timings'
-        ? `by recorded durations, ~${plan.estimates[shard.index - 1]!.toFixed(1)} s of ${plan.estimates.map((s) => s.toFixed(1)).join(' / ')}`
+        ? `by recorded durations (${basis.source}), ~${plan.estimates[shard.index - 1]!.toFixed(1)} s of ${plan.estimates.map((s) => s.toFixed(1)).join(' / ')}`
         : 'by a stable hash (no recorded durations)';
     await core.group(`Shard ${shard.index}/${shard.total}: ${selection.length} of ${ids.length} tests`, async () => {
       core.info(

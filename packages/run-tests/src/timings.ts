@@ -11,7 +11,7 @@ import { mergeTimings, type Timings } from '@slipway/toolkit/sharding';
  * `<key>-<runner>-<k>of<n>-<run id>-<attempt>` (cache entries are immutable, so every run adds
  * one); the next run restores the newest record of every shard by prefix and merges them. A
  * `timings-path` (a file or folder of earlier JUnit XML or timings JSON, e.g. a downloaded
- * artifact) is read too.
+ * artifact) is read too. The shards of one run split by the same timings: see split-basis.ts.
  *
  * The cache service matches an entry only under the same `version`, a hash of the paths as
  * given to @actions/cache, and @actions/cache takes no path with `..` in it: so the records
@@ -42,6 +42,8 @@ export async function restoreTimings(opts: {
   dir: string;
   total: number;
   extraPath: string;
+  /** This run: a record of it found here is a sibling's fresh one, not an earlier run's. */
+  runId?: string;
 }): Promise<Timings> {
   const records: Timings[] = [];
   if (opts.extraPath) records.push(...readTimingsPath(opts.extraPath));
@@ -63,6 +65,9 @@ export async function restoreTimings(opts: {
           const record = readJson(file);
           records.push(record);
           core.info(`Timings of shard ${index}/${total}: ${Object.keys(record).length} tests from ${hit}`);
+          if (opts.runId && hit.startsWith(`${prefix}${opts.runId}-`)) {
+            core.warning(`${hit} was saved by this run (${opts.runId}): a shard that split before it was saved may have split otherwise.`);
+          }
         }
       } catch (error) {
         core.warning(`Could not restore test timings (${prefix}*): ${(error as Error).message}`);
