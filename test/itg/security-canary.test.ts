@@ -19,7 +19,7 @@ import { GitHubApiStub } from '../stubs/github-api';
 import { SentryStub } from '../stubs/sentry-api';
 import { StubServer } from '../stubs/cloud-stub-server';
 import { CanaryRun, describeHits, type Audit } from '../security/audit';
-import { canaryKeyPair, canaryValue, makeCanary, type Canary } from '../security/canary';
+import { canaryKeyPair, canaryValue, makeCanary, searchText, type Canary } from '../security/canary';
 import { startVps, type Vps } from '../security/vps';
 import { buildDeployImage, cleanupHost } from './deploy-support';
 
@@ -162,6 +162,43 @@ describe('canary secrets', () => {
     expect([...audit.masked].sort()).toEqual(run.canaries.map((c) => c.label).sort());
   });
 
+  it("build-image: the runner's index settings (a password in PIP_INDEX_URL) as a build secret never reach the image", async () => {
+    const indexPw = makeCanary('PIP_INDEX_URL password (index-settings)', canaryValue('index'));
+    const ws = emptyWorkspace();
+    // The secret mount is read in a RUN (the file must hold the URL), then must be gone.
+    fs.writeFileSync(
+      path.join(ws, 'Dockerfile'),
+      `FROM ${env.SLIPWAY_TEST_BASE_IMAGE ?? 'python:3.11-slim'}\n` +
+        'RUN --mount=type=secret,id=index-env . /run/secrets/index-env && test -n "$PIP_INDEX_URL" && echo seen > /index-seen\n',
+    );
+    const image = `${env.SLIPWAY_TEST_REGISTRY}/slipway-security/index`;
+    const job = new Job({ workspace: ws, env: { PIP_INDEX_URL: `http://slipway:${indexPw.value}@127.0.0.1:1/simple` } });
+    const run = new CanaryRun(job, [indexPw]);
+    const built = await run.run('build-image', { image, push: 'false', 'smoke-test': 'false', 'github-token': '' });
+    expect(built.failure, built.log).toBeUndefined();
+    await run.post();
+    // The image itself: history, config, and every layer (docker save) under the size limit.
+    const tag = built.outputs['image-id']!;
+    expect(tag).toMatch(/^sha256:/);
+    const saved = fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-security-image-'));
+    cleanups.push(() => fs.rmSync(saved, { recursive: true, force: true }));
+    const docker = (args: string[]): string => execFileSync('docker', args, { maxBuffer: 64 << 20 }).toString();
+    expect(docker(['run', '--rm', tag, 'cat', '/index-seen']).trim(), 'the RUN read the secret').toBe('seen');
+    execFileSync('docker', ['save', '--output', path.join(saved, 'image.tar'), tag]);
+    execFileSync('tar', ['-xf', path.join(saved, 'image.tar'), '-C', saved]);
+    fs.rmSync(path.join(saved, 'image.tar'));
+    const audit = run.audit([{ dir: saved, place: 'image (docker save)' }]);
+    for (const [place, text] of [
+      ['image history', docker(['history', '--no-trunc', '--format', '{{.CreatedBy}}', tag])],
+      ['image inspect', docker(['image', 'inspect', tag])],
+    ] as const) {
+      audit.hits.push(...searchText(text, place, [indexPw]));
+      audit.places++;
+    }
+    record(audit, [indexPw]);
+    expect([...audit.masked]).toEqual([indexPw.label]);
+  });
+
   describe('deploy and rollback over ssh with a canary key', () => {
     const app = 'shopsec';
     let vps: Vps;
@@ -173,7 +210,10 @@ describe('canary secrets', () => {
     const dbUrlPw = makeCanary('deploy env SHOP_API_PASSWORD / DATABASE_URL password', canaryValue('deppw'));
     const sentry = makeCanary('sentry-auth-token', `sntrys_${canaryValue('sentry')}`);
     const fileToken = makeCanary('deploy env-file SHOP_FILE_TOKEN', canaryValue('depfile'));
+    const rbToken = makeCanary('rollback env SHOP_ROLLBACK_TOKEN', canaryValue('rbenv'));
+    const rbFileToken = makeCanary('rollback env-file SHOP_ROLLBACK_FILE_TOKEN', canaryValue('rbfile'));
     let envFile: string;
+    let rbEnvFile: string;
     const ghToken = makeCanary('github-token', `ghs_${canaryValue('gh')}`);
 
     beforeAll(async () => {
@@ -184,6 +224,8 @@ describe('canary secrets', () => {
       workspace = emptyWorkspace();
       envFile = path.join(workspace, 'deploy.env');
       fs.writeFileSync(envFile, `SHOP_FILE_TOKEN=${fileToken.value}\n`);
+      rbEnvFile = path.join(workspace, 'rollback.env');
+      fs.writeFileSync(rbEnvFile, `SHOP_ROLLBACK_FILE_TOKEN=${rbFileToken.value}\n`);
       cleanups.push(() => {
         cleanupHost(app, remoteDir, env);
         vps.stop();
@@ -219,9 +261,9 @@ describe('canary secrets', () => {
         await gh.stop();
         await sentryStub.stop();
       });
-      const canaries = [key, secretKey, dbUrlPw, fileToken, sentry, ghToken];
+      const canaries = [key, secretKey, dbUrlPw, fileToken, rbToken, rbFileToken, sentry, ghToken];
       const job = new Job({ workspace, env: { GITHUB_API_URL: ghUrl } });
-      const run = new CanaryRun(job, canaries, [envFile]);
+      const run = new CanaryRun(job, canaries, [envFile, rbEnvFile]);
       const sentryInputs = {
         'release-store': 'github',
         'github-token': ghToken.value,
@@ -245,7 +287,7 @@ describe('canary secrets', () => {
         }),
         { env: { SENTRY_URL: sentryUrl } },
       );
-      expect(unhealthy.exitCode).not.toBe(0);
+      expect(unhealthy.exitCode, unhealthy.log).not.toBe(0);
       const back = await run.run('rollback', {
         provider: 'ssh',
         environment: 'security',
@@ -258,6 +300,8 @@ describe('canary secrets', () => {
         'proxy-address': '127.0.0.1',
         'remote-dir': remoteDir,
         database: 'none',
+        env: `SHOP_ROLLBACK_TOKEN=${rbToken.value}`,
+        'env-file': 'rollback.env',
         'release-store': 'github',
         'github-token': ghToken.value,
         'sentry-auth-token': sentry.value,
