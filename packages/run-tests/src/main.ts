@@ -75,7 +75,6 @@ export async function main(): Promise<void> {
         dir: timingsFolder,
         shard,
         extraPath: inputs.timingsPath,
-        ids,
         run: runIdentity(),
       });
       core.info(found.note);

@@ -18,8 +18,8 @@ import { cachePathOf, restoreTimings } from './timings';
  * start together never race for one key), and a shard that finds a basis of its run (prefix
  * `<key>-<runner>-split<n>-<run id>-`, any attempt: a re-run of failed jobs must split as the
  * first attempt's shards did) splits by it and restores nothing else. The basis is flat (the
- * merged durations of the collected tests, never a record inside a record) and its own record,
- * so the per-shard records of measured durations keep their format.
+ * merged durations, never a record inside a record) and its own record, so the per-shard records
+ * of measured durations keep their format.
  */
 export const BASIS_FORMAT = 'slipway-split-basis/1';
 
@@ -76,10 +76,16 @@ export function checkBasisRecord(value: unknown, run: RunIdentity, total: number
   return r as BasisRecord;
 }
 
-/** What a shard that computed the split shares with its siblings: the durations of the collected tests. */
-export function basisRecord(timings: Timings, ids: readonly string[], run: RunIdentity, shard: Shard): BasisRecord {
+/**
+ * What a shard that computed the split shares with its siblings: every duration it restored, not
+ * only those of the tests it collected. Jobs of a matrix that share the key may collect other
+ * ids (a module skipped on one Python): a job finding another's basis must split its own ids as
+ * its siblings did from the same records. The size stays that of the records restored: a basis
+ * is never merged into a later run's timings.
+ */
+export function basisRecord(timings: Timings, run: RunIdentity, shard: Shard): BasisRecord {
   const kept: Timings = {};
-  for (const id of [...new Set(ids)].sort()) if (id in timings && Number.isFinite(timings[id])) kept[id] = timings[id]!;
+  for (const id of Object.keys(timings).sort()) if (Number.isFinite(timings[id])) kept[id] = timings[id]!;
   return { format: BASIS_FORMAT, run, shard: { index: shard.index, total: shard.total }, timings: kept };
 }
 
@@ -93,7 +99,6 @@ export async function resolveBasis(opts: {
   dir: string;
   shard: Shard;
   extraPath: string;
-  ids: readonly string[];
   run: RunIdentity | undefined;
 }): Promise<Basis> {
   const { run, shard } = opts;
@@ -135,7 +140,7 @@ export async function resolveBasis(opts: {
     extraPath: opts.extraPath,
     runId: run?.id,
   });
-  const count = opts.ids.filter((id) => id in earlier).length;
+  const count = Object.keys(earlier).length;
   const base = `Split basis: timings of earlier runs (${count} tests)`;
   if (!shared) {
     const why = shard.total === 1 ? 'one shard' : !run ? 'no GITHUB_RUN_ID' : 'no Actions cache';
@@ -148,14 +153,14 @@ export async function resolveBasis(opts: {
       source: "earlier runs' timings",
     };
   }
-  const record = basisRecord(earlier, opts.ids, run, shard);
+  const record = basisRecord(earlier, run, shard);
   const key = `${basisKeyPrefix(opts.key, opts.runner, shard.total, run.id)}${run.attempt}-${shard.index}`;
   const saved = await saveBasis(record, key, basisFile(opts.dir, shard.total), opts.dir);
   return {
     timings: record.timings,
     note: saved
       ? `${base}, saved for the other shards of run ${run.id} under ${key}.`
-      : `${base}; could not be saved for the other shards of run ${run.id} (${key}): a shard that starts later may split otherwise.`,
+      : `${base}; not saved under ${key} (the cache took none: a job of the matrix with the same shard number may have saved it first).`,
     source: "earlier runs' timings",
   };
 }

@@ -14,10 +14,11 @@ import {
   runIdentity,
   type RunIdentity,
 } from '../../../packages/run-tests/src/split-basis';
-import { cachePathOf, restoreTimings, saveTimings } from '../../../packages/run-tests/src/timings';
+import { restoreTimings, saveTimings } from '../../../packages/run-tests/src/timings';
 
 /**
- * The Actions cache as the service answers @actions/cache: entries are immutable, a lookup takes
+ * The Actions cache as the service answers @actions/cache (an entry's version stands for the
+ * path as every job hands it over, `.slipway-timings/<file>` from its own workspace): entries are immutable, a lookup takes
  * the primary key exactly, then each restore key exactly and then as a prefix, newest first.
  */
 const store = vi.hoisted(() => ({
@@ -27,6 +28,9 @@ const store = vi.hoisted(() => ({
   saves: [] as string[],
   warnings: [] as string[],
 }));
+function versionOf(paths: string[]): string {
+  return paths.map((p) => path.basename(p)).join('|');
+}
 vi.mock('@actions/core', async (importOriginal) => ({
   ...(await importOriginal<typeof Core>()),
   info: () => undefined,
@@ -40,7 +44,7 @@ vi.mock('@actions/cache', async () => {
     restoreCache: async (paths: string[], primaryKey: string, restoreKeys: string[] = []) => {
       store.lookups.push(primaryKey);
       if (store.failLookups) throw new Error('503 Service Unavailable');
-      const usable = store.entries.filter((e) => e.path === paths.join('|')).reverse();
+      const usable = store.entries.filter((e) => e.path === versionOf(paths)).reverse();
       let match = usable.find((e) => e.key === primaryKey);
       for (const prefix of restoreKeys) match ??= usable.find((e) => e.key === prefix) ?? usable.find((e) => e.key.startsWith(prefix));
       if (!match) return undefined;
@@ -52,7 +56,7 @@ vi.mock('@actions/cache', async () => {
     saveCache: async (paths: string[], key: string) => {
       store.saves.push(key);
       if (store.entries.some((e) => e.key === key)) return -1;
-      store.entries.push({ key, path: paths.join('|'), data: fsm.readFileSync(pathm.resolve(paths[0]!)) });
+      store.entries.push({ key, path: versionOf(paths), data: fsm.readFileSync(pathm.resolve(paths[0]!)) });
       return store.entries.length;
     },
   };
@@ -86,14 +90,15 @@ async function shardJob(
   k: number,
   n: number,
   measured: Timings,
-  extraPath = '',
+  opts: { extraPath?: string; ids?: string[]; dir?: string } = {},
 ): Promise<{ selection: string[]; note: string }> {
   vi.stubEnv('GITHUB_RUN_ID', run.id);
   vi.stubEnv('GITHUB_RUN_ATTEMPT', run.attempt);
   const shard = { index: k, total: n };
-  const basis = await resolveBasis({ key: 'k', runner: 'pytest', dir, shard, extraPath, ids: IDS, run: runIdentity() });
-  const selection = planShards(IDS, basis.timings, n).shards[k - 1]!;
-  await saveTimings({ key: 'k', runner: 'pytest', dir, shard, results: results(measured, selection) });
+  const [ids, folder] = [opts.ids ?? IDS, opts.dir ?? dir];
+  const basis = await resolveBasis({ key: 'k', runner: 'pytest', dir: folder, shard, extraPath: opts.extraPath ?? '', run: runIdentity() });
+  const selection = planShards(ids, basis.timings, n).shards[k - 1]!;
+  await saveTimings({ key: 'k', runner: 'pytest', dir: folder, shard, results: results(measured, selection) });
   return { selection, note: basis.note };
 }
 
@@ -141,10 +146,9 @@ describe('checkBasisRecord', () => {
 });
 
 describe('basisRecord', () => {
-  it('keeps the durations of the collected tests only, flat', () => {
+  it('holds the merged durations flat, numbers only', () => {
     const record = basisRecord(
-      { 't.a': 1, 'gone.test': 9, 't.b': 2 },
-      ['t.b', 't.a', 't.c'],
+      { 't.b': 2, 'other.test': 9, 't.a': 1, 't.x': Number.NaN },
       { id: '7', attempt: '1' },
       { index: 2, total: 3 },
     );
@@ -152,8 +156,9 @@ describe('basisRecord', () => {
       format: BASIS_FORMAT,
       run: { id: '7', attempt: '1' },
       shard: { index: 2, total: 3 },
-      timings: { 't.a': 1, 't.b': 2 },
+      timings: { 'other.test': 9, 't.a': 1, 't.b': 2 },
     });
+    expect(Object.values(record.timings).every((v) => typeof v === 'number')).toBe(true);
   });
 
   it("has a key prefix that matches neither another run's nor a per-shard record", () => {
@@ -212,16 +217,37 @@ describe('resolveBasis: the shards of one run split by the same timings', () => 
   it('a `timings-path` is part of the basis the first shard shares, and not read again by a later one', async () => {
     const extra = path.join(path.dirname(dir), 'artifact.json');
     fs.writeFileSync(extra, JSON.stringify(RUN_101_DURATIONS));
-    const one = await shardJob({ id: '102', attempt: '1' }, 1, 2, RUN_102_DURATIONS, extra);
+    const one = await shardJob({ id: '102', attempt: '1' }, 1, 2, RUN_102_DURATIONS, { extraPath: extra });
     fs.writeFileSync(extra, JSON.stringify(RUN_102_DURATIONS));
-    const two = await shardJob({ id: '102', attempt: '1' }, 2, 2, RUN_102_DURATIONS, extra);
+    const two = await shardJob({ id: '102', attempt: '1' }, 2, 2, RUN_102_DURATIONS, { extraPath: extra });
     expect(two.note).toMatch(/`timings-path` not read/);
     expect([...one.selection, ...two.selection].sort()).toEqual(IDS);
   });
 
+  it('jobs of a matrix that share the key but collect other tests (a module skipped on one Python) each split as their own first shard did', async () => {
+    await wholeSuiteRun('101', RUN_101_DURATIONS);
+    const fewer = IDS.filter((id) => id !== 't.h' && id !== 't.a');
+    const dirs = ['a', 'b'].map((name) => path.join(path.dirname(dir), name, '.slipway-timings'));
+    const run = { id: '102', attempt: '1' };
+    // Shard 1 of each job starts at once: neither finds a basis, both save one under the same
+    // key (shard 1, attempt 1) and the one with fewer tests is first: it is the basis found later.
+    const [fewer1, all1] = await Promise.all([
+      shardJob(run, 1, 2, RUN_102_DURATIONS, { dir: dirs[1], ids: fewer }),
+      shardJob(run, 1, 2, RUN_102_DURATIONS, { dir: dirs[0] }),
+    ]);
+    expect(store.saves.filter((k) => k.includes('split'))).toEqual(['k-pytest-split2-102-1-1', 'k-pytest-split2-102-1-1']);
+    expect(all1.note).toMatch(/^Split basis: timings of earlier runs/);
+    expect(fewer1.note).toMatch(/^Split basis: timings of earlier runs/);
+    const all2 = await shardJob(run, 2, 2, RUN_102_DURATIONS);
+    const fewer2 = await shardJob(run, 2, 2, RUN_102_DURATIONS, { ids: fewer });
+    expect(all2.note).toMatch(/^Split basis: the timings run 102 split by/);
+    expect([...all1.selection, ...all2.selection].sort()).toEqual(IDS);
+    expect([...fewer1.selection, ...fewer2.selection].sort()).toEqual(fewer);
+  });
+
   it('a record under the basis prefix that is not a basis is ignored with a warning (earlier runs are split by)', async () => {
     await wholeSuiteRun('101', RUN_101_DURATIONS);
-    store.entries.push({ key: 'k-pytest-split2-102-1-1', path: cachePathOf(basisFile(dir, 2)), data: Buffer.from('{"t.a": 99}') });
+    store.entries.push({ key: 'k-pytest-split2-102-1-1', path: versionOf([basisFile(dir, 2)]), data: Buffer.from('{"t.a": 99}') });
     vi.stubEnv('GITHUB_RUN_ID', '102');
     const basis = await resolveBasis({
       key: 'k',
@@ -229,7 +255,6 @@ describe('resolveBasis: the shards of one run split by the same timings', () => 
       dir,
       shard: { index: 2, total: 2 },
       extraPath: '',
-      ids: IDS,
       run: runIdentity(),
     });
     expect(store.warnings).toEqual([expect.stringMatching(/^Ignoring the split basis under k-pytest-split2-102-1-1: format null/)]);
@@ -254,7 +279,7 @@ describe('resolveBasis: the shards of one run split by the same timings', () => 
   ])('%s: no basis is looked up or saved', async (_name, run, shard, note) => {
     await wholeSuiteRun('101', RUN_101_DURATIONS);
     store.saves.length = 0;
-    const basis = await resolveBasis({ key: 'k', runner: 'pytest', dir, shard, extraPath: '', ids: IDS, run });
+    const basis = await resolveBasis({ key: 'k', runner: 'pytest', dir, shard, extraPath: '', run });
     expect(basis.note).toMatch(note);
     expect(basis.timings).toEqual(RUN_101_DURATIONS);
     expect(store.lookups.some((k) => k.includes('split'))).toBe(false);
@@ -269,7 +294,6 @@ describe('resolveBasis: the shards of one run split by the same timings', () => 
       dir,
       shard: { index: 1, total: 2 },
       extraPath: '',
-      ids: IDS,
       run: { id: '102', attempt: '1' },
     });
     expect(basis.note).toBe('Split basis: timings of earlier runs (0 tests); not saved for the other shards: the cache did not answer.');
