@@ -204,12 +204,36 @@ export class SshProvider implements Provider {
       throw new HealthCheckError(`${name} on ${host.name}`, health, r.health.expectedStatus);
     }
     await host.proxy(enableCommands(slot, previous?.slot));
-    if (previous) await host.drain(previous.slot, this.inputs.drainTimeoutMs);
     const now: HostCurrent = { releaseId: r.releaseId, container: name, slot, image };
-    await host.writeCurrent(now);
+    try {
+      if (previous) await host.drain(previous.slot, this.inputs.drainTimeoutMs);
+      await host.writeCurrent(now);
+    } catch (error) {
+      // Traffic moved but `current` does not say so: move it back while the old container still runs.
+      if (previous) await this.switchBack(host, previous, now, r, error);
+      throw error;
+    }
     if (previous && previous.container !== name) await host.stopContainer(previous.container);
     r.log(`${host.name}: ${r.releaseId} serves on slot ${slot}`);
     return { host, previous, now, check: r.health, health };
+  }
+
+  /** After a failure between the switch and recording it: the previous slot serves again, the new container goes. */
+  private async switchBack(host: RemoteHost, previous: HostCurrent, now: HostCurrent, r: RollOut, error: unknown): Promise<void> {
+    try {
+      await host.proxy(enableCommands(previous.slot, now.slot));
+      await host.drain(now.slot, this.inputs.drainTimeoutMs);
+      // Stopped gracefully, like any replaced release: it served requests until a moment ago.
+      await host.stopContainer(now.container);
+      if (r.envFile !== undefined) {
+        await host.removeContainer(now.container);
+        await host.run(['rm', '-f', host.envFile(now.releaseId)], { allowFailure: true });
+      }
+      if (error instanceof Error) Object.assign(error, { rolledBack: true });
+      core.warning(`${host.name}: the switch to ${now.releaseId} could not be recorded; ${previous.releaseId} serves again.`);
+    } catch (e) {
+      core.error(`Could not move traffic back to ${previous.releaseId} on ${host.name}: ${e instanceof Error ? e.message : String(e)}`);
+    }
   }
 
   /** Puts a host back on the release it served before this run. */
