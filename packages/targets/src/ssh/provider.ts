@@ -173,6 +173,7 @@ export class SshProvider implements Provider {
     const port = slotPort(host.layout, slot);
     // A kept container's image is on the host for as long as the container is.
     const image = r.kept ? r.kept.image : await this.ensureImage(host, r.image, r.log);
+    if (r.kept) r.log(`${host.name}: image already present (${image.slice(0, 19)}, the kept container's)`);
     if (r.envFile !== undefined) await host.writeEnv(r.releaseId, r.envFile);
     // Whatever still runs besides the serving release (a crashed deploy's container) would hold the port.
     const name = host.containerName(r.releaseId);
