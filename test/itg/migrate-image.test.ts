@@ -5,6 +5,7 @@
  * wrapper first on PATH records every argv and the env file's mode, and execs the real client.
  */
 import { execFileSync } from 'node:child_process';
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -15,6 +16,10 @@ import { ensureServices } from '../harness/services';
 import { buildDeployImage } from './deploy-support';
 
 const DB = 'slipway_migrate_image';
+/** Databases of the runs without setup-django: in the image's WORKDIR, and stopped at apply-timeout. */
+const DB_NOSETUP = 'slipway_migrate_image_nosetup';
+const DB_SLOW = 'slipway_migrate_image_slow';
+const SLOW_FIXTURE = path.join(REPO_ROOT, 'test', 'fixtures', 'migrate-slow-image');
 const SECRET = 'h4-Image-Pw-7c1e9b';
 
 function psql(sql: string, db = 'postgres'): string {
@@ -42,20 +47,69 @@ os.execv(${JSON.stringify(real)}, [${JSON.stringify(real)}] + args)
   fs.writeFileSync(path.join(dir, 'docker'), script, { mode: 0o755 });
 }
 
+function readCalls(log: string): { argv: string[]; envFiles: { path: string; mode: string; names: string[] }[] }[] {
+  return fs
+    .readFileSync(log, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { argv: string[]; envFiles: { path: string; mode: string; names: string[] }[] });
+}
+
 let services: Record<string, string> = {};
 let image = '';
+let baseTag = '';
 let venv = '';
+const started: string[] = [];
+
+function docker(args: string[]): string {
+  const env = { ...process.env, DOCKER_BUILDKIT: '0', ...(services.DOCKER_HOST ? { DOCKER_HOST: services.DOCKER_HOST } : {}) };
+  return execFileSync('docker', args, { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    .toString()
+    .trim();
+}
+
+/** The deploy image with WORKDIR /, no DJANGO_SETTINGS_MODULE and a migration that sleeps (see the fixture's README). */
+function slowImage(): string {
+  const hash = crypto.createHash('sha256').update(baseTag);
+  for (const f of fs.readdirSync(SLOW_FIXTURE).sort()) hash.update(f).update(fs.readFileSync(path.join(SLOW_FIXTURE, f)));
+  const tag = `slipway-migrate-test/slow:${hash.digest('hex').slice(0, 12)}`;
+  try {
+    docker(['image', 'inspect', tag]);
+  } catch {
+    docker(['build', '--quiet', '--build-arg', `BASE=${baseTag}`, '--tag', tag, SLOW_FIXTURE]);
+  }
+  return tag;
+}
+
+/** The container names a run's docker calls used (from the wrapper's log). */
+function containerNames(log: string): string[] {
+  return readCalls(log)
+    .filter((c) => c.argv[0] === 'run')
+    .map((c) => c.argv[c.argv.indexOf('--name') + 1]!);
+}
 
 beforeAll(() => {
   services = ensureServices(['docker', 'base-image', 'registry']);
-  image = buildDeployImage(services).ref;
+  const built = buildDeployImage(services);
+  image = built.ref;
+  baseTag = built.tag;
   venv = preparedVenv([path.join(REPO_ROOT, 'example', 'requirements.txt')]);
-  psql(`DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`);
-  psql(`CREATE DATABASE ${DB}`);
+  for (const db of [DB, DB_NOSETUP, DB_SLOW]) {
+    psql(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
+    psql(`CREATE DATABASE ${db}`);
+  }
 });
 
 afterAll(() => {
-  psql(`DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`);
+  // Whatever a failed assertion left behind.
+  for (const name of started) {
+    try {
+      docker(['rm', '-f', name]);
+    } catch {
+      // gone, as it should be
+    }
+  }
+  for (const db of [DB, DB_NOSETUP, DB_SLOW]) psql(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
 });
 
 describe('migrate in the release image (PostgreSQL)', () => {
@@ -91,15 +145,21 @@ describe('migrate in the release image (PostgreSQL)', () => {
     expect(listing).toContain('TABLE public catalog_product');
     expect(listing).not.toContain('TABLE public orders_order');
 
-    const calls = fs
-      .readFileSync(log, 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as { argv: string[]; envFiles: { path: string; mode: string; names: string[] }[] });
+    const calls = readCalls(log);
     // One container for the whole run: settings, plan, lint, lock, apply and state in one Django.
     expect(calls).toHaveLength(1);
     const [call] = calls;
-    expect(call!.argv.slice(0, 7)).toEqual(['run', '--rm', '-i', '--network', 'host', '--env-file', call!.envFiles[0]!.path]);
+    expect(call!.argv.slice(0, 9)).toEqual([
+      'run',
+      '--rm',
+      '-i',
+      '--name',
+      expect.stringMatching(/^slipway-migrate-1-[0-9a-f]{8}$/),
+      '--network',
+      'host',
+      '--env-file',
+      call!.envFiles[0]!.path,
+    ]);
     expect(call!.argv).toContain(image);
     expect(JSON.stringify(call!.argv)).not.toContain(SECRET);
     expect(call!.envFiles).toHaveLength(1);
@@ -118,5 +178,93 @@ describe('migrate in the release image (PostgreSQL)', () => {
     expect(again.exitCode, again.log).toBe(0);
     expect(again.outputs.applied).toBe('[]');
     expect(again.outputs.backup).toBe('');
+  });
+
+  it('runs without setup-django: the project is the image WORKDIR, the settings its ENV; runner mode still asks for setup-django', async () => {
+    // No checkout, no venv, no Slipway state: only the image and the database.
+    const ws = fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-h10-empty-ws-'));
+    const url = `postgres://postgres:${SECRET}@127.0.0.1:5432/${DB_NOSETUP}`;
+    const j = new Job({
+      workspace: ws,
+      env: { DJANGO_DEBUG: 'true', DATABASE_URL: url, ...(services.DOCKER_HOST ? { DOCKER_HOST: services.DOCKER_HOST } : {}) },
+    });
+    const step = await j.run('migrate', { image, 'fail-on': 'never' });
+    expect(step.exitCode, step.log).toBe(0);
+    expect(step.log).toContain('Project: /app in the image (its WORKDIR)');
+    expect(step.log).toContain("Settings: shop.settings, from the image's environment (ENV DJANGO_SETTINGS_MODULE)");
+    expect(JSON.parse(step.outputs['current-state']!)).toMatchObject({
+      catalog: '0004_product_slug_unique',
+      orders: '0002_order_order_status_created_idx_and_more',
+    });
+    expect(psql("SELECT max(name) FROM django_migrations WHERE app = 'orders'", DB_NOSETUP)).toBe(
+      '0002_order_order_status_created_idx_and_more',
+    );
+    // The backup (pg_dump on the runner, in RUNNER_TEMP) and the recorded state for later steps.
+    expect(step.outputs.backup).toMatch(new RegExp(`^${j.runnerTemp}/slipway-backups/${DB_NOSETUP}-.*\\.dump$`));
+    expect(fs.statSync(step.outputs.backup!).size).toBeGreaterThan(0);
+    const state = JSON.parse(fs.readFileSync(path.join(j.runnerTemp, 'slipway', 'state.json'), 'utf8')) as Record<string, unknown>;
+    expect(state.setupDjango).toBeUndefined();
+    expect(state.migrate).toMatchObject({ currentState: { catalog: '0004_product_slug_unique' }, backup: step.outputs.backup });
+    expect(step.shownLog).not.toContain(SECRET);
+
+    const runner = await j.run('migrate', { 'fail-on': 'never' });
+    expect(runner.exitCode).toBe(1);
+    expect(runner.failure).toBe("migrate failed: migrate needs setup-django's results: has setup-django run earlier in this job?");
+  });
+
+  it('apply-timeout kills and removes the container, so its connection and the migration lock end with the step', async () => {
+    const slow = slowImage();
+    const ws = fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-h10-empty-ws-'));
+    const url = `postgres://postgres:${SECRET}@127.0.0.1:5432/${DB_SLOW}`;
+    const j = new Job({
+      workspace: ws,
+      env: { DJANGO_DEBUG: 'true', DATABASE_URL: url, ...(services.DOCKER_HOST ? { DOCKER_HOST: services.DOCKER_HOST } : {}) },
+    });
+    const bin = fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-h10-docker-'));
+    const log = path.join(bin, 'calls.jsonl');
+    dockerWrapper(bin, log);
+    j.path.push(bin);
+    const advisoryLocks = `SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database WHERE l.locktype = 'advisory' AND l.granted AND d.datname = '${DB_SLOW}'`;
+    // While it runs: the lock is seen held (so the check after it means something).
+    let heldSeen = false;
+    const poll = setInterval(() => {
+      if (psql(advisoryLocks) !== '0') heldSeen = true;
+      if (fs.existsSync(log)) for (const n of containerNames(log)) if (!started.includes(n)) started.push(n);
+    }, 500);
+    let step;
+    try {
+      step = await j.run('migrate', {
+        image: slow,
+        'working-directory': 'app',
+        'apply-timeout': '10s',
+        'fail-on': 'never',
+        backup: 'false',
+      });
+    } finally {
+      clearInterval(poll);
+    }
+    expect(step.exitCode, step.log).toBe(1);
+    expect(heldSeen).toBe(true);
+    expect(step.log).toContain('Project: /app in the image (`working-directory: app`)');
+    expect(step.log).toContain('Settings: shop.settings, from the default /app/manage.py sets (DJANGO_SETTINGS_MODULE unset)');
+    expect(step.failure).toMatch(
+      /^migrate failed: Migration catalog\.0005_sleep failed \(timed out after 10s\)\. The database is at .*catalog: 0004_product_slug_unique, .*orders: \(none\)/,
+    );
+    expect(JSON.parse(step.outputs['current-state']!)).toMatchObject({ catalog: '0004_product_slug_unique' });
+
+    // The session's container, and the fresh one that read the state afterwards: both gone.
+    const names = containerNames(log);
+    expect(names).toHaveLength(2);
+    expect(step.log).toContain(`Stopping container ${names[0]} (docker kill, docker rm -f)`);
+    for (const name of names) expect(docker(['ps', '-a', '--filter', `name=^/${name}$`, '--format', '{{.Names}}'])).toBe('');
+    // No connection left on the database and the lock free: another session takes it at once.
+    // (the server ends a backend shortly after its client's socket closes: allow it 5 s)
+    const connections = (): string => psql(`SELECT count(*) FROM pg_stat_activity WHERE datname = '${DB_SLOW}'`);
+    for (let i = 0; i < 25 && connections() !== '0'; i++) execFileSync('sleep', ['0.2']);
+    expect(connections()).toBe('0');
+    expect(psql(advisoryLocks)).toBe('0');
+    const ident = `slipway-migrate:postgresql:127.0.0.1:${DB_SLOW}`;
+    const key = crypto.createHash('sha256').update(ident).digest().readBigInt64BE(0);
+    expect(psql(`SELECT pg_try_advisory_lock(${key})`, DB_SLOW)).toBe('t');
   });
 });

@@ -32,9 +32,11 @@ export function getInputs(): Inputs {
   const image = getString('image');
   if (image && (/\s/.test(image) || image.startsWith('-')))
     throw new UserError(`Input \`image\` must be an image reference such as registry/app@sha256:…; got ${JSON.stringify(image)}.`);
+  const workingDirectory = getString('working-directory');
+  if (/[\r\n]/.test(workingDirectory)) throw new UserError('Input `working-directory` must be one folder path on one line.');
   return {
     mode: getChoice('mode', MODES, 'apply'),
-    workingDirectory: getString('working-directory'),
+    workingDirectory,
     database,
     failOn: getChoice('fail-on', FAIL_ON, 'error'),
     backup: getChoice('backup', BACKUP, 'auto'),

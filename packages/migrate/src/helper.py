@@ -430,7 +430,7 @@ def cmd_session(req):
             return SESSION_COMMANDS[cmd](dict(r, database=alias))
         raise Refusal("request", "unknown session request %r" % cmd)
 
-    emit({"ready": True})
+    emit({"ready": True, "project": req.get("project")})
     try:
         while True:
             line = sys.stdin.readline()
@@ -490,8 +490,45 @@ SESSION_COMMANDS = {
 COMMANDS = dict(SESSION_COMMANDS, lock=cmd_lock, session=cmd_session)
 
 
+SETTINGS_DEFAULT = re.compile(r"""DJANGO_SETTINGS_MODULE["']\s*,\s*["']([A-Za-z_][\w.]*)["']""")
+
+
+def locate_project():
+    """The project folder (SLIPWAY_PROJECT_DIR, relative to the current folder, else the current
+    folder: the image's WORKDIR in image mode) and where its settings come from: the environment,
+    else manage.py's own os.environ.setdefault, as `manage.py` itself would find them."""
+    start = os.getcwd()
+    wanted = os.environ.pop("SLIPWAY_PROJECT_DIR", "")
+    if wanted:
+        try:
+            os.chdir(wanted)
+        except OSError as exc:
+            raise Refusal("project-dir", "no folder %s (from %s): %s" % (wanted, start, exc.strerror))
+    here = os.getcwd()
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    manage = os.path.join(here, "manage.py")
+    has_manage = os.path.isfile(manage)
+    module, source = os.environ.get("DJANGO_SETTINGS_MODULE", ""), "environment"
+    if not module and has_manage:
+        with open(manage, encoding="utf-8", errors="replace") as f:
+            found = SETTINGS_DEFAULT.search(f.read())
+        if found:
+            module, source = found.group(1), "manage.py"
+            os.environ["DJANGO_SETTINGS_MODULE"] = module
+    if not module:
+        where = "%s sets no default" % manage if has_manage else "there is no manage.py in %s" % here
+        raise Refusal("settings", "DJANGO_SETTINGS_MODULE is not set, and %s" % where)
+    return {"projectDir": here, "managePy": has_manage, "settingsModule": module, "settingsFrom": source}
+
+
 def main():
     req = json.loads(sys.argv[1])
+    try:
+        req["project"] = locate_project()
+    except Refusal as exc:
+        emit({"error": exc.kind, "message": str(exc)})
+        return
     try:
         import django
     except Exception as exc:
@@ -500,7 +537,7 @@ def main():
     try:
         django.setup()
     except Exception as exc:
-        emit({"error": "setup", "message": first_line(exc)})
+        emit({"error": "setup", "message": first_line(exc), "module": req["project"]["settingsModule"]})
         return
     try:
         emit(COMMANDS[req["cmd"]](req))

@@ -73,11 +73,20 @@ interface HelperAnswer {
   [key: string]: unknown;
 }
 
+/** Where the helper found the project and its settings (the image host has no setup-django to ask). */
+export interface ProjectInfo {
+  projectDir: string;
+  managePy: boolean;
+  settingsModule: string;
+  /** `environment`: DJANGO_SETTINGS_MODULE was set; `manage.py`: its os.environ.setdefault. */
+  settingsFrom: 'environment' | 'manage.py';
+}
+
 /**
  * Starts the project's Django once for the rest of the run (p.session); end it with closeSession
  * before host.dispose(). Fails in one line when the settings do not load.
  */
-export async function openSession(p: Project, opts: { timeoutMs?: number } = {}): Promise<MigrationSession> {
+export async function openSession(p: Project, opts: { timeoutMs?: number } = {}): Promise<ProjectInfo | undefined> {
   const { session, answer } = await MigrationSession.start(p.host, p.database, opts.timeoutMs);
   if (answer.error) {
     await session.close();
@@ -85,7 +94,7 @@ export async function openSession(p: Project, opts: { timeoutMs?: number } = {})
     throw new UserError(helperMessage(p, answer));
   }
   p.session = session;
-  return session;
+  return answer.project as ProjectInfo | undefined;
 }
 
 /** Ends p.session (releasing any lock it still holds); later calls start Python per call again. */
@@ -136,10 +145,14 @@ function helperMessage(p: Project, a: HelperAnswer): string {
   switch (a.error) {
     case 'import-django':
       return `Django is not installed in the environment (${a.message}): add it to the project's dependencies.`;
-    case 'setup':
-      return p.settingsModule
-        ? `Settings module \`${p.settingsModule}\` failed to load: ${a.message}`
-        : `The Django project failed to load: ${a.message}`;
+    case 'setup': {
+      const module = p.settingsModule ?? (typeof a.module === 'string' ? a.module : undefined);
+      return module ? `Settings module \`${module}\` failed to load: ${a.message}` : `The Django project failed to load: ${a.message}`;
+    }
+    case 'settings':
+      return `No settings module for the project: ${a.message}. Set DJANGO_SETTINGS_MODULE (the \`env\` input, or ENV in the image), or point \`working-directory\` at the folder whose manage.py sets it.`;
+    case 'project-dir':
+      return `Input \`working-directory\`: ${a.message}.`;
     case 'connect':
       return `Could not connect to the database${where}: ${a.message}`;
     case 'lock-timeout':

@@ -8,7 +8,7 @@ import { UserError } from '@slipway/toolkit/errors';
 import { annotate, Phases } from '@slipway/toolkit/log';
 import { runnerTemp, workspaceDir } from '@slipway/toolkit/runner';
 import { looksSecret, maskSecret, maskUrl } from '@slipway/toolkit/secrets';
-import { requireState, saveState } from '@slipway/toolkit/state';
+import { optionalState, requireState, saveState } from '@slipway/toolkit/state';
 import { writeSummary, type SummarySection } from '@slipway/toolkit/summary';
 import { getInputs, wantsBackup, type Inputs } from './context';
 import { imageHost, runnerHost, type MigrationHost } from './host';
@@ -27,55 +27,79 @@ import {
   type Finding,
   type Plan,
   type Project,
+  type ProjectInfo,
 } from './lib';
 
 export async function main(): Promise<void> {
   const inputs = getInputs();
-  const setup = requireState('setupDjango', 'migrate');
   const root = workspaceDir();
   const phases = new Phases();
   for (const [key, value] of Object.entries(inputs.env)) if (looksSecret(key)) maskSecret(value);
   maskUrl(process.env.DATABASE_URL);
   maskUrl(inputs.env.DATABASE_URL);
 
-  const managePy = inputs.workingDirectory ? findManagePy(root, inputs.workingDirectory) : setup.managePy;
-  if (!inputs.image && !fs.existsSync(managePy)) {
-    throw new UserError(
-      `No manage.py at ${path.relative(root, managePy) || managePy}: set \`working-directory\` to the folder that holds it.`,
-    );
-  }
-  const host = makeHost(inputs, setup.pythonPath, managePy, setup.settingsModule);
+  const host = inputs.image ? makeImageHost(inputs) : makeRunnerHost(inputs, root);
   try {
-    await run(inputs, host, phases, setup.settingsModule, root);
+    await run(inputs, host.host, phases, host.settings, root);
   } finally {
     host.dispose();
   }
 }
 
-function makeHost(inputs: Inputs, python: string, managePy: string, settingsModule: string): MigrationHost {
-  if (inputs.image) {
-    // Into the container: the env input, plus DATABASE_URL and DJANGO_* from the job's environment.
-    const passed = Object.fromEntries(
-      Object.entries(process.env).filter(([k, v]) => v !== undefined && (k === 'DATABASE_URL' || k.startsWith('DJANGO_'))) as [
-        string,
-        string,
-      ][],
-    );
-    return imageHost({
-      image: inputs.image,
-      settingsModule,
-      env: { ...passed, ...inputs.env },
-      tempDir: runnerTemp(),
-      localPython: python,
-    });
-  }
-  return runnerHost({ python, managePy, settingsModule, env: inputs.env });
+interface Hosted {
+  host: MigrationHost;
+  /** Where the settings come from when this side knows (the helper reports the rest). */
+  settings: { module?: string; from?: string };
+  dispose(): void;
 }
 
-async function run(inputs: Inputs, host: MigrationHost, phases: Phases, settingsModule: string, root: string): Promise<void> {
-  const p: Project = { host, database: inputs.database, settingsModule: host.kind === 'runner' ? settingsModule : undefined };
+/** The runner's venv and project, as setup-django found them. */
+function makeRunnerHost(inputs: Inputs, root: string): Hosted {
+  const setup = requireState('setupDjango', 'migrate');
+  const managePy = inputs.workingDirectory ? findManagePy(root, inputs.workingDirectory) : setup.managePy;
+  if (!fs.existsSync(managePy)) {
+    throw new UserError(
+      `No manage.py at ${path.relative(root, managePy) || managePy}: set \`working-directory\` to the folder that holds it.`,
+    );
+  }
+  const host = runnerHost({ python: setup.pythonPath, managePy, settingsModule: setup.settingsModule, env: inputs.env });
+  return { host, settings: { module: setup.settingsModule, from: 'setup-django' }, dispose: () => host.dispose() };
+}
+
+/**
+ * Everything runs in the image, so nothing of the runner's Python (setup-django) is needed: the
+ * project is the image's WORKDIR or `working-directory` inside the image, and the settings are
+ * DJANGO_SETTINGS_MODULE from the env input or the job (setup-django exports it), else the image's
+ * own ENV, else manage.py's default.
+ */
+function makeImageHost(inputs: Inputs): Hosted {
+  // Into the container: the env input, plus DATABASE_URL and DJANGO_* from the job's environment.
+  const passed = Object.fromEntries(
+    Object.entries(process.env).filter(([k, v]) => v !== undefined && (k === 'DATABASE_URL' || k.startsWith('DJANGO_'))) as [
+      string,
+      string,
+    ][],
+  );
+  const from = inputs.env.DJANGO_SETTINGS_MODULE
+    ? 'the `env` input'
+    : passed.DJANGO_SETTINGS_MODULE
+      ? "the job's environment (DJANGO_SETTINGS_MODULE; setup-django exports it)"
+      : undefined;
+  const host = imageHost({
+    image: inputs.image,
+    projectDir: inputs.workingDirectory || undefined,
+    env: { ...passed, ...inputs.env },
+    tempDir: runnerTemp(),
+    // Only for SQLite copies on the runner: any Python 3 does.
+    localPython: optionalState('setupDjango')?.pythonPath ?? 'python3',
+  });
+  return { host, settings: { from }, dispose: () => host.dispose() };
+}
+
+async function run(inputs: Inputs, host: MigrationHost, phases: Phases, settings: Hosted['settings'], root: string): Promise<void> {
+  const p: Project = { host, database: inputs.database, settingsModule: settings.module };
   try {
-    await runInSession(inputs, p, phases, root);
+    await runInSession(inputs, p, phases, root, settings);
   } finally {
     await closeSession(p);
   }
@@ -85,9 +109,10 @@ async function run(inputs: Inputs, host: MigrationHost, phases: Phases, settings
  * Every Python step (settings, plan and lint, lock, re-plan, apply, state) is a request to one
  * helper process started here, so Django starts once; backups run beside it under its lock.
  */
-async function runInSession(inputs: Inputs, p: Project, phases: Phases, root: string): Promise<void> {
+async function runInSession(inputs: Inputs, p: Project, phases: Phases, root: string, settings: Hosted['settings']): Promise<void> {
   const db = await phases.phase('Connecting to the database', async () => {
-    await openSession(p, { timeoutMs: inputs.timeoutMs + 60_000 });
+    const project = await openSession(p, { timeoutMs: inputs.timeoutMs + 60_000 });
+    if (project) logProject(inputs, p.host, project, settings);
     const db = await databaseSettings(p);
     core.info(`Database: ${db.vendor} ${db.vendor === 'sqlite' ? db.name : `${p.where}/${db.name}`} (alias ${db.alias})`);
     if (db.vendor !== 'sqlite') {
@@ -194,6 +219,20 @@ async function runInSession(inputs: Inputs, p: Project, phases: Phases, root: st
   throw new UserError(
     `Migration ${failed} failed (${result.error}). The database is at ${stateText(result.state)}; ${left}.${backup ? ` Backup from just before: ${backup.file}.` : ''}`,
   );
+}
+
+/** Where the project and its settings were found: the image has no setup-django to say so. */
+function logProject(inputs: Inputs, host: MigrationHost, project: ProjectInfo, settings: Hosted['settings']): void {
+  const where =
+    host.kind === 'image'
+      ? `${project.projectDir} in the image (${inputs.workingDirectory ? `\`working-directory: ${inputs.workingDirectory}\`` : 'its WORKDIR'})`
+      : project.projectDir;
+  const from =
+    project.settingsFrom === 'manage.py'
+      ? `the default ${path.posix.join(project.projectDir, 'manage.py')} sets (DJANGO_SETTINGS_MODULE unset)`
+      : (settings.from ?? "the image's environment (ENV DJANGO_SETTINGS_MODULE)");
+  core.info(`Project: ${where}${project.managePy ? '' : ' (no manage.py there)'}`);
+  core.info(`Settings: ${project.settingsModule}, from ${from}`);
 }
 
 function logPlan(plan: Plan): void {

@@ -36,6 +36,8 @@ interface Waiter {
 export class MigrationSession {
   private readonly child: ChildProcessWithoutNullStreams;
   private readonly shown: string;
+  /** Stops what the child started beyond itself (the image host's container). */
+  private readonly stopHost?: () => Promise<void>;
   private partial = '';
   /** Recent output (stdout lines that are not answers, and stderr), for failure messages. */
   private output = '';
@@ -46,6 +48,7 @@ export class MigrationSession {
 
   private constructor(host: MigrationHost, database: string) {
     const cmd = host.pythonCommand(['-c', HELPER_SCRIPT, JSON.stringify({ cmd: 'session', database })]);
+    this.stopHost = cmd.stop;
     // Shown without the script itself (it is long and says nothing the reader needs).
     this.shown = displayCommand(
       cmd.tool,
@@ -111,9 +114,18 @@ export class MigrationSession {
     const code = await Promise.race([this.exited.then(() => 0), new Promise<number>((r) => (timer = setTimeout(() => r(-1), 10_000)))]);
     clearTimeout(timer);
     if (code === -1) {
+      await this.stop();
       this.child.kill('SIGKILL');
       await this.exited;
     }
+  }
+
+  /** Ends the helper now: its container (image host) killed and removed, its process terminated. */
+  private async stop(): Promise<void> {
+    const stopped = this.stopHost?.().catch(() => undefined);
+    this.child.kill('SIGTERM');
+    setTimeout(() => this.child.kill('SIGKILL'), 5000).unref();
+    await stopped;
   }
 
   private next(opts: RequestOptions): Promise<SessionAnswer> {
@@ -143,10 +155,11 @@ export class MigrationSession {
           const why = `timed out after ${Math.round(opts.timeoutMs! / 1000)}s${this.output ? `\n${tail(this.output)}` : ''}`;
           const waiter = this.waiter;
           this.waiter = undefined; // answered below, once the helper is gone
-          // Ending the process also ends its connections, so the server drops any lock it held.
-          this.child.kill('SIGTERM');
-          setTimeout(() => this.child.kill('SIGKILL'), 5000).unref();
-          void this.exited.then((code) => waiter?.reject(new CommandError(this.shown, code, why, opts.label)));
+          // Ending the process (and its container) also ends its connections, so the server drops
+          // any lock it held; answered once both are gone.
+          void Promise.all([this.exited, this.stop()]).then(([code]) =>
+            waiter?.reject(new CommandError(this.shown, code, why, opts.label)),
+          );
         }, opts.timeoutMs);
       }
     });

@@ -46,6 +46,7 @@ describe('getInputs', () => {
     [{ database: 'a b' }, 'Input `database` must be an alias from settings.DATABASES'],
     [{ image: '--privileged' }, 'Input `image` must be an image reference'],
     [{ env: 'not a line' }, 'Input `env` line 1: expected KEY=value.'],
+    [{ 'working-directory': 'a\nb' }, 'Input `working-directory` must be one folder path on one line.'],
   ])('rejects %j', (values, message) => {
     inputs(values);
     expect(() => getInputs()).toThrow(message);
@@ -156,10 +157,14 @@ describe('image host', () => {
     const cmd = host.pythonCommand(['manage.py', 'migrate']);
     expect(cmd.tool).toBe('docker');
     const envFile = cmd.args[cmd.args.indexOf('--env-file') + 1]!;
+    const name = cmd.args[cmd.args.indexOf('--name') + 1]!;
+    expect(name).toMatch(/^slipway-migrate-local-[0-9a-f]{8}$/);
     expect(cmd.args).toEqual([
       'run',
       '--rm',
       '-i',
+      '--name',
+      name,
       '--network',
       'host',
       '--env-file',
@@ -173,9 +178,22 @@ describe('image host', () => {
     expect(fs.readFileSync(envFile, 'utf8')).toBe(
       'DATABASE_URL=postgres://u:secret@h/d\nPYTHONUNBUFFERED=1\nDJANGO_SETTINGS_MODULE=s.settings\n',
     );
+    expect(typeof cmd.stop).toBe('function');
+    // Each container its own name, so a stop never reaches another run's.
+    expect(host.pythonCommand(['x']).args).not.toContain(name);
     expect(fs.statSync(envFile).mode & 0o777).toBe(0o600);
     host.dispose();
     expect(fs.existsSync(envFile)).toBe(false);
+  });
+  it('names containers after the run, and passes working-directory to the helper, not to docker', () => {
+    process.env.GITHUB_RUN_ID = '12345';
+    const temp = fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-unit-'));
+    const host = imageHost({ image: 'app:1', projectDir: 'src', env: {}, tempDir: temp, localPython: 'python3' });
+    const cmd = host.pythonCommand(['-V']);
+    expect(cmd.args[cmd.args.indexOf('--name') + 1]).toMatch(/^slipway-migrate-12345-[0-9a-f]{8}$/);
+    expect(cmd.args).not.toContain('--workdir');
+    expect(fs.readFileSync(cmd.args[cmd.args.indexOf('--env-file') + 1]!, 'utf8')).toBe('PYTHONUNBUFFERED=1\nSLIPWAY_PROJECT_DIR=src\n');
+    host.dispose();
   });
   it('refuses values docker cannot carry in an env file', () => {
     expect(() => envFileText({ KEY: 'a\nb' })).toThrow('Environment variable KEY has a newline');

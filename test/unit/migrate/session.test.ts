@@ -28,20 +28,20 @@ require('node:readline').createInterface({ input: process.stdin }).on('line', (l
 }).on('close', () => process.exit(0));
 `;
 
-function fakeHost(): MigrationHost {
+function fakeHost(stop?: () => Promise<void>): MigrationHost {
   return {
     kind: 'runner',
     managePy: 'manage.py',
     localPython: 'python3',
     python: () => Promise.reject(new Error('not used')),
-    pythonCommand: (args) => ({ tool: process.execPath, args: ['-e', FAKE, args.at(-1)!] }),
+    pythonCommand: (args) => ({ tool: process.execPath, args: ['-e', FAKE, args.at(-1)!], stop }),
     dispose: () => undefined,
   };
 }
 
 const open: MigrationSession[] = [];
-async function start(): Promise<MigrationSession> {
-  const { session, answer } = await MigrationSession.start(fakeHost(), 'default', 10_000);
+async function start(stop?: () => Promise<void>): Promise<MigrationSession> {
+  const { session, answer } = await MigrationSession.start(fakeHost(stop), 'default', 10_000);
   open.push(session);
   expect(answer).toEqual({ ready: true, start: { cmd: 'session', database: 'default' } });
   return session;
@@ -85,6 +85,21 @@ describe('MigrationSession', () => {
     expect(Date.now() - started).toBeLessThan(5000);
     await session.close();
     expect(session.alive).toBe(false);
+  });
+
+  it("on a timeout also stops what the host started (the image host's container), and answers once that is done", async () => {
+    const events: string[] = [];
+    const stop = async (): Promise<void> => {
+      events.push('stop started');
+      await new Promise((r) => setTimeout(r, 300));
+      events.push('stop done');
+    };
+    const session = await start(stop);
+    await expect(session.request({ cmd: 'hang' }, { label: 'Applying migrations', timeoutMs: 500 })).rejects.toThrow(
+      /^Applying migrations: `[^]*` exited with code 143\ntimed out after 1s$/,
+    );
+    events.push('answered');
+    expect(events).toEqual(['stop started', 'stop done', 'answered']);
   });
 
   it('close ends stdin and the helper exits by itself', async () => {
