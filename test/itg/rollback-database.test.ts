@@ -3,8 +3,8 @@
  * by the real deploy action (migrate: true) to the loopback "VPS", a real PostgreSQL and a real
  * MariaDB. migrate-back across catalog and orders (with their data migrations), refusal when an
  * irreversible migration is on the path, restore-backup after data was written. PostgreSQL runs
- * with the Sentry stand-in. Records in the directory store: deploy writes the GitHub Deployments
- * payload at begin(), before migrations ran, so that store does not hold the migration state yet.
+ * with the Sentry stand-in. Records in the directory store; migrate-back from records in GitHub
+ * Deployments (deploy creates them after its migrations) is covered by deploy-ssh-migrate.test.ts.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
