@@ -19,6 +19,7 @@ const DB = 'slipway_migrate_image';
 /** Databases of the runs without setup-django: in the image's WORKDIR, and stopped at apply-timeout. */
 const DB_NOSETUP = 'slipway_migrate_image_nosetup';
 const DB_SLOW = 'slipway_migrate_image_slow';
+const DB_ABORT = 'slipway_migrate_image_abort';
 const SLOW_FIXTURE = path.join(REPO_ROOT, 'test', 'fixtures', 'migrate-slow-image');
 const SECRET = 'h4-Image-Pw-7c1e9b';
 
@@ -34,7 +35,7 @@ function dockerWrapper(dir: string, log: string): void {
   const script = `#!/usr/bin/env python3
 import json, os, stat, sys
 args = sys.argv[1:]
-record = {"argv": args, "envFiles": []}
+record = {"argv": args, "envFiles": [], "ppid": os.getppid()}
 for i, a in enumerate(args[:-1]):
     if a == "--env-file":
         f = args[i + 1]
@@ -47,12 +48,19 @@ os.execv(${JSON.stringify(real)}, [${JSON.stringify(real)}] + args)
   fs.writeFileSync(path.join(dir, 'docker'), script, { mode: 0o755 });
 }
 
-function readCalls(log: string): { argv: string[]; envFiles: { path: string; mode: string; names: string[] }[] }[] {
+interface Call {
+  argv: string[];
+  envFiles: { path: string; mode: string; names: string[] }[];
+  /** The process that ran docker: the action's node. */
+  ppid: number;
+}
+
+function readCalls(log: string): Call[] {
   return fs
     .readFileSync(log, 'utf8')
     .trim()
     .split('\n')
-    .map((l) => JSON.parse(l) as { argv: string[]; envFiles: { path: string; mode: string; names: string[] }[] });
+    .map((l) => JSON.parse(l) as Call);
 }
 
 let services: Record<string, string> = {};
@@ -94,7 +102,7 @@ beforeAll(() => {
   image = built.ref;
   baseTag = built.tag;
   venv = preparedVenv([path.join(REPO_ROOT, 'example', 'requirements.txt')]);
-  for (const db of [DB, DB_NOSETUP, DB_SLOW]) {
+  for (const db of [DB, DB_NOSETUP, DB_SLOW, DB_ABORT]) {
     psql(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
     psql(`CREATE DATABASE ${db}`);
   }
@@ -109,7 +117,7 @@ afterAll(() => {
       // gone, as it should be
     }
   }
-  for (const db of [DB, DB_NOSETUP, DB_SLOW]) psql(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
+  for (const db of [DB, DB_NOSETUP, DB_SLOW, DB_ABORT]) psql(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
 });
 
 describe('migrate in the release image (PostgreSQL)', () => {
@@ -266,5 +274,58 @@ describe('migrate in the release image (PostgreSQL)', () => {
     const ident = `slipway-migrate:postgresql:127.0.0.1:${DB_SLOW}`;
     const key = crypto.createHash('sha256').update(ident).digest().readBigInt64BE(0);
     expect(psql(`SELECT pg_try_advisory_lock(${key})`, DB_SLOW)).toBe('t');
+  });
+
+  it('a cancelled step (SIGINT, as the runner sends first) kills and removes the container before it ends', async () => {
+    const slow = slowImage();
+    const ws = fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-h10-empty-ws-'));
+    const url = `postgres://postgres:${SECRET}@127.0.0.1:5432/${DB_ABORT}`;
+    const j = new Job({
+      workspace: ws,
+      env: { DJANGO_DEBUG: 'true', DATABASE_URL: url, ...(services.DOCKER_HOST ? { DOCKER_HOST: services.DOCKER_HOST } : {}) },
+    });
+    const bin = fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-h10-docker-'));
+    const log = path.join(bin, 'calls.jsonl');
+    dockerWrapper(bin, log);
+    j.path.push(bin);
+    const advisoryLocks = `SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database WHERE l.locktype = 'advisory' AND l.granted AND d.datname = '${DB_ABORT}'`;
+    const sleeping = `SELECT count(*) FROM django_migrations WHERE app = 'catalog' AND name = '0004_product_slug_unique'`;
+    // Cancel once the lock is held and 0004 is applied (0005, the sleep, is running).
+    let cancelled: Call | undefined;
+    const poll = setInterval(() => {
+      if (cancelled || !fs.existsSync(log)) return;
+      for (const n of containerNames(log)) if (!started.includes(n)) started.push(n);
+      let busy = false;
+      try {
+        busy = psql(advisoryLocks) !== '0' && psql(sleeping, DB_ABORT) === '1';
+      } catch {
+        // django_migrations not created yet
+      }
+      if (!busy) return;
+      cancelled = readCalls(log)[0]!;
+      process.kill(cancelled.ppid, 'SIGINT');
+    }, 300);
+    let step;
+    try {
+      step = await j.run(
+        'migrate',
+        { image: slow, 'working-directory': 'app', 'fail-on': 'never', backup: 'false' },
+        { timeoutMs: 120_000 },
+      );
+    } finally {
+      clearInterval(poll);
+    }
+    expect(cancelled, step.log).toBeDefined();
+    expect(step.exitCode).not.toBe(0);
+    expect(step.durationMs).toBeLessThan(60_000);
+    const names = containerNames(log);
+    expect(names).toHaveLength(1);
+    expect(step.log).toContain(`SIGINT: killing and removing container ${names[0]} (docker kill, docker rm -f)`);
+    expect(docker(['ps', '-a', '--filter', `name=^/${names[0]}$`, '--format', '{{.Names}}'])).toBe('');
+    const connections = (): string => psql(`SELECT count(*) FROM pg_stat_activity WHERE datname = '${DB_ABORT}'`);
+    for (let i = 0; i < 25 && connections() !== '0'; i++) execFileSync('sleep', ['0.2']);
+    expect(connections()).toBe('0');
+    expect(psql(advisoryLocks)).toBe('0');
+    expect(psql("SELECT count(*) FROM django_migrations WHERE name = '0005_sleep'", DB_ABORT)).toBe('0');
   });
 });

@@ -181,6 +181,8 @@ const SIGNALS = ['SIGINT', 'SIGTERM'] as const;
 
 function onAbort(signal: NodeJS.Signals): void {
   for (const [name, docker] of running) {
+    // Written synchronously: the process ends right after.
+    fs.writeSync(1, `${signal}: killing and removing container ${name} (docker kill, docker rm -f)\n`);
     for (const args of [
       ['kill', name],
       ['rm', '-f', name],
