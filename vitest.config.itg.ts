@@ -6,8 +6,7 @@ import { defineConfig } from 'vitest/config';
 //
 // ON_DEMAND files are excluded from the default run (and so from .ci/run) unless
 // SLIPWAY_TEST_FULL=1: each entry says why. Every one runs for real when asked for.
-const ON_DEMAND: Record<string, string> = {
-};
+const ON_DEMAND: Record<string, string> = {};
 
 export default defineConfig({
   test: {

@@ -456,47 +456,44 @@ describe('remote commands never report success on failure', () => {
   }
 
   for (const { stage, rule, says, changesHost } of stages) {
-    it(
-      `a failure while ${stage} fails the step, and the host keeps serving what \`current\` says`,
-      async () => {
-        const before = current();
-        const prefix = rule.replaceAll('{dir}', path.join(remoteDir, APP));
-        const containersBefore = docker(['ps', '--all', '--quiet', '--filter', `label=slipway.app=${APP}`]);
-        const load = startLoad(FRONT, 120);
-        let r: StepResult;
-        vps.failOn(prefix);
-        try {
-          const over: Record<string, string> = rule === 'docker pull' ? { 'image-transfer': 'pull' } : {};
-          if (rule === 'docker pull') docker(['image', 'rm', image.ref]);
-          r = await new Job({ workspace }).run('deploy', inputs(over));
-          const hit = vps.injected();
-          expect(hit.length, `the injected failure (${prefix}) was hit`).toBeGreaterThan(0);
-          expect(hit.every((h) => h.startsWith(prefix))).toBe(true);
-        } finally {
-          vps.failOn(undefined);
-          expectNoFailures(await load.stop());
+    it(`a failure while ${stage} fails the step, and the host keeps serving what \`current\` says`, async () => {
+      const before = current();
+      const prefix = rule.replaceAll('{dir}', path.join(remoteDir, APP));
+      const containersBefore = docker(['ps', '--all', '--quiet', '--filter', `label=slipway.app=${APP}`]);
+      const load = startLoad(FRONT, 120);
+      let r: StepResult;
+      vps.failOn(prefix);
+      try {
+        const over: Record<string, string> = rule === 'docker pull' ? { 'image-transfer': 'pull' } : {};
+        if (rule === 'docker pull') docker(['image', 'rm', image.ref]);
+        r = await new Job({ workspace }).run('deploy', inputs(over));
+        const hit = vps.injected();
+        expect(hit.length, `the injected failure (${prefix}) was hit`).toBeGreaterThan(0);
+        expect(hit.every((h) => h.startsWith(prefix))).toBe(true);
+      } finally {
+        vps.failOn(undefined);
+        expectNoFailures(await load.stop());
+      }
+      try {
+        expect(r.exitCode).not.toBe(0);
+        expect(r.failure, r.log).toMatch(says);
+        expect(await front()).toBe(200);
+        expect(current(), '`current` unchanged').toEqual(before);
+        expectConsistent(`${stage}: after the failed deploy`);
+        if (!changesHost) {
+          expect(docker(['ps', '--all', '--quiet', '--filter', `label=slipway.app=${APP}`]), 'no container added').toBe(containersBefore);
         }
-        try {
-          expect(r.exitCode).not.toBe(0);
-          expect(r.failure, r.log).toMatch(says);
-          expect(await front()).toBe(200);
-          expect(current(), '`current` unchanged').toEqual(before);
-          expectConsistent(`${stage}: after the failed deploy`);
-          if (!changesHost) {
-            expect(docker(['ps', '--all', '--quiet', '--filter', `label=slipway.app=${APP}`]), 'no container added').toBe(containersBefore);
-          }
-        } finally {
-          // Whatever this stage left, the next case starts from a host that serves what `current` says.
-          repairProxy();
-          const stale = lockHeld();
-          if (stale) fs.rmSync(path.join(remoteDir, APP, 'lock'), { recursive: true, force: true });
-          expect(stale, 'lock released').toBe(false);
-        }
-        if (changesHost) await cleanDeploy(stage);
-        results.push(
-          `${stage}: failed at the stage, old release served, lock released${changesHost ? ', next deploy ok under load' : ', nothing changed'}`,
-        );
-      },
-    );
+      } finally {
+        // Whatever this stage left, the next case starts from a host that serves what `current` says.
+        repairProxy();
+        const stale = lockHeld();
+        if (stale) fs.rmSync(path.join(remoteDir, APP, 'lock'), { recursive: true, force: true });
+        expect(stale, 'lock released').toBe(false);
+      }
+      if (changesHost) await cleanDeploy(stage);
+      results.push(
+        `${stage}: failed at the stage, old release served, lock released${changesHost ? ', next deploy ok under load' : ', nothing changed'}`,
+      );
+    });
   }
 });
