@@ -66,6 +66,15 @@ describe('setup-django bad input: one clear line, exit 1, nothing left active', 
     );
   });
 
+  it('a Pipfile edited after `pipenv lock`: the stale lock is refused before any venv exists', async () => {
+    const ws = project('test/fixtures/pipenv-project');
+    fs.appendFileSync(path.join(ws, 'Pipfile'), '\n[packages.requests]\nversion = "*"\n');
+    const { step } = await fails(ws, { installer: 'pip' });
+    expect(step.failure).toBe(
+      'setup-django failed: Pipfile.lock is out of date with Pipfile (edited after the last `pipenv lock`): run `pipenv lock` and commit Pipfile.lock.',
+    );
+  });
+
   it('a Python version that is nowhere: the version and every place looked in', async () => {
     const { step } = await fails(project('example'), { 'python-version': '3.99' });
     expect(step.failure).toMatch(

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { UserError } from '@slipway/toolkit/errors';
 import { execTool } from '@slipway/toolkit/exec';
 import {
   pipenvRequirementsArgv,
@@ -54,6 +55,8 @@ export async function installDependencies(plan: InstallPlan): Promise<void> {
   const uvEnv = { ...indexEnv, UV_PYTHON_DOWNLOADS: process.env.UV_PYTHON_DOWNLOADS ?? 'never' };
   const python = venvPython(venv);
 
+  const pipenvLines = project.kind === 'pipenv' ? await pipenvRequirements(plan, uv, uvEnv) : undefined;
+
   if (!isVenv(venv)) {
     const [tool, args] = venvCreateArgv(project.kind === 'uv' ? 'uv' : installer, interpreter, venv, uv);
     await execTool(tool, args, { env: uvEnv, label: 'Creating the virtualenv' });
@@ -96,17 +99,46 @@ export async function installDependencies(plan: InstallPlan): Promise<void> {
       });
       return;
     }
-    case 'pipenv': {
-      const pipenv = await ensurePythonTool('pipenv', interpreter, uv ?? (await ensureUv(interpreter).catch(() => undefined)), uvEnv);
-      const { stdout } = await execTool(pipenv, pipenvRequirementsArgv(plan.groups), {
-        cwd: project.dir,
-        env: { ...uvEnv, PIPENV_VERBOSITY: '-1', PIPENV_PIPFILE: path.join(project.dir, 'Pipfile'), PIPENV_IGNORE_VIRTUALENVS: '1' },
-        silent: true,
-        label: 'pipenv requirements',
-      });
-      return installFiles([writeTemp('pipenv-requirements.txt', stdout)]);
-    }
+    case 'pipenv':
+      return installFiles([writeTemp('pipenv-requirements.txt', pipenvLines!)]);
   }
+}
+
+/**
+ * The pinned requirement lines of a Pipfile.lock, after checking the lock still matches its
+ * Pipfile: `pipenv requirements` reads the lock as it is, so a Pipfile edited without
+ * `pipenv lock` would quietly install the old pins. Runs before the venv exists, so a stale
+ * lock leaves nothing half-built.
+ */
+async function pipenvRequirements(plan: InstallPlan, uv: string | undefined, uvEnv: Record<string, string>): Promise<string> {
+  const { project, interpreter } = plan;
+  const rel = path.relative(process.env.GITHUB_WORKSPACE ?? process.cwd(), project.dir);
+  const [lockName, pipfileName] = [path.join(rel, 'Pipfile.lock'), path.join(rel, 'Pipfile')];
+  const pipenv = await ensurePythonTool('pipenv', interpreter, uv ?? (await ensureUv(interpreter).catch(() => undefined)), uvEnv);
+  const pipenvEnv = {
+    ...uvEnv,
+    PIPENV_VERBOSITY: '-1',
+    PIPENV_PIPFILE: path.join(project.dir, 'Pipfile'),
+    PIPENV_IGNORE_VIRTUALENVS: '1',
+  };
+  // `pipenv verify` compares the lock's recorded Pipfile hash with the Pipfile's.
+  const verify = await execTool(pipenv, ['verify'], { cwd: project.dir, env: pipenvEnv, silent: true, allowFailure: true });
+  if (verify.exitCode !== 0 && !/out.of.date/i.test(verify.stdout + verify.stderr)) {
+    const why = `${verify.stderr}\n${verify.stdout}`.split('\n').find((l) => l.trim()) ?? `exit code ${verify.exitCode}`;
+    throw new UserError(`\`pipenv verify\` could not check ${lockName}: ${why.trim()}`);
+  }
+  if (verify.exitCode !== 0) {
+    throw new UserError(
+      `${lockName} is out of date with ${pipfileName} (edited after the last \`pipenv lock\`): run \`pipenv lock\` and commit ${lockName}.`,
+    );
+  }
+  const { stdout } = await execTool(pipenv, pipenvRequirementsArgv(plan.groups), {
+    cwd: project.dir,
+    env: pipenvEnv,
+    silent: true,
+    label: 'pipenv requirements',
+  });
+  return stdout;
 }
 
 function writeTemp(name: string, text: string): string {
