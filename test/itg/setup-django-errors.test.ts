@@ -75,6 +75,29 @@ describe('setup-django bad input: one clear line, exit 1, nothing left active', 
     );
   });
 
+  it('a pyproject.toml edited after `uv lock`: uv sync --locked refuses, one line', async () => {
+    const ws = project('test/fixtures/uv-project');
+    const file = path.join(ws, 'pyproject.toml');
+    fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('"django>=5.2,<5.3",', '"django>=5.2,<5.3",\n    "sqlparse>=0.5",'));
+    const { step } = await fails(ws, {});
+    expect(step.failure).toBe(
+      'setup-django failed: uv.lock is out of date with pyproject.toml (edited after the last `uv lock`): run `uv lock` and commit uv.lock.',
+    );
+  });
+
+  it("a pyproject.toml edited after `poetry lock`: one line, not poetry's output", async () => {
+    const ws = project('test/fixtures/poetry-project');
+    const file = path.join(ws, 'pyproject.toml');
+    fs.writeFileSync(
+      file,
+      fs.readFileSync(file, 'utf8').replace('"django (>=5.2,<5.3)",', '"django (>=5.2,<5.3)",\n    "sqlparse (>=0.5)",'),
+    );
+    const { step } = await fails(ws, {});
+    expect(step.failure).toBe(
+      'setup-django failed: poetry.lock is out of date with pyproject.toml (edited after the last `poetry lock`): run `poetry lock` and commit poetry.lock.',
+    );
+  });
+
   it('a Python version that is nowhere: the version and every place looked in', async () => {
     const { step } = await fails(project('example'), { 'python-version': '3.99' });
     expect(step.failure).toMatch(

@@ -55,7 +55,7 @@ describe('setup-django with each package manager', () => {
     const { job, outputs, log } = await setup('test/fixtures/uv-project', { extras: 'prod', groups: 'dev' });
     expect(outputs['package-manager']).toBe('uv');
     expect(outputs['python-version']).toMatch(/^3\.12\./);
-    expect(log).toMatch(/uv sync --frozen --python \S+ --extra prod --group dev/);
+    expect(log).toMatch(/uv sync --locked --python \S+ --extra prod --group dev/);
     expect(installed(outputs)).toEqual(expect.arrayContaining(['django', 'gunicorn', 'tblib']));
     manageTest(job, outputs);
   });

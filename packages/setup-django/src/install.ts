@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { UserError } from '@slipway/toolkit/errors';
+import { CommandError, UserError } from '@slipway/toolkit/errors';
 import { execTool } from '@slipway/toolkit/exec';
 import {
   pipenvRequirementsArgv,
@@ -77,11 +77,13 @@ export async function installDependencies(plan: InstallPlan): Promise<void> {
       return installFiles([writeTemp('pyproject-requirements.txt', lines.join('\n'))]);
     }
     case 'uv':
+      // --locked: a pyproject.toml edited without `uv lock` fails here, as `uv sync` alone
+      // would re-lock on the runner and install what nobody reviewed.
       await execTool(uv!, uvSyncArgv(interpreter, plan.extras, plan.groups), {
         cwd: project.dir,
         env: { ...uvEnv, UV_PROJECT_ENVIRONMENT: venv },
         label: 'uv sync',
-      });
+      }).catch(staleLock(/needs to be updated/, project.dir, 'uv.lock', 'pyproject.toml', 'uv lock'));
       return;
     case 'poetry': {
       const poetry = await ensurePythonTool('poetry', interpreter, uv ?? (await ensureUv(interpreter).catch(() => undefined)), uvEnv);
@@ -96,7 +98,7 @@ export async function installDependencies(plan: InstallPlan): Promise<void> {
           POETRY_NO_INTERACTION: '1',
         },
         label: 'poetry install',
-      });
+      }).catch(staleLock(/changed significantly since poetry\.lock/, project.dir, 'poetry.lock', 'pyproject.toml', 'poetry lock'));
       return;
     }
     case 'pipenv':
@@ -112,8 +114,7 @@ export async function installDependencies(plan: InstallPlan): Promise<void> {
  */
 async function pipenvRequirements(plan: InstallPlan, uv: string | undefined, uvEnv: Record<string, string>): Promise<string> {
   const { project, interpreter } = plan;
-  const rel = path.relative(process.env.GITHUB_WORKSPACE ?? process.cwd(), project.dir);
-  const [lockName, pipfileName] = [path.join(rel, 'Pipfile.lock'), path.join(rel, 'Pipfile')];
+  const [lockName, pipfileName] = [shownPath(project.dir, 'Pipfile.lock'), shownPath(project.dir, 'Pipfile')];
   const pipenv = await ensurePythonTool('pipenv', interpreter, uv ?? (await ensureUv(interpreter).catch(() => undefined)), uvEnv);
   const pipenvEnv = {
     ...uvEnv,
@@ -128,9 +129,7 @@ async function pipenvRequirements(plan: InstallPlan, uv: string | undefined, uvE
     throw new UserError(`\`pipenv verify\` could not check ${lockName}: ${why.trim()}`);
   }
   if (verify.exitCode !== 0) {
-    throw new UserError(
-      `${lockName} is out of date with ${pipfileName} (edited after the last \`pipenv lock\`): run \`pipenv lock\` and commit ${lockName}.`,
-    );
+    throw new UserError(staleLockMessage(lockName, pipfileName, 'pipenv lock'));
   }
   const { stdout } = await execTool(pipenv, pipenvRequirementsArgv(plan.groups), {
     cwd: project.dir,
@@ -139,6 +138,24 @@ async function pipenvRequirements(plan: InstallPlan, uv: string | undefined, uvE
     label: 'pipenv requirements',
   });
   return stdout;
+}
+
+function shownPath(dir: string, name: string): string {
+  return path.join(path.relative(process.env.GITHUB_WORKSPACE ?? process.cwd(), dir), name);
+}
+
+function staleLockMessage(lock: string, manifest: string, relock: string): string {
+  return `${lock} is out of date with ${manifest} (edited after the last \`${relock}\`): run \`${relock}\` and commit ${lock}.`;
+}
+
+/** Turns the installer's own "lock is stale" failure into one line; anything else goes on. */
+function staleLock(pattern: RegExp, dir: string, lock: string, manifest: string, relock: string): (error: unknown) => never {
+  return (error) => {
+    if (error instanceof CommandError && pattern.test(error.stderrTail)) {
+      throw new UserError(staleLockMessage(shownPath(dir, lock), shownPath(dir, manifest), relock));
+    }
+    throw error;
+  };
 }
 
 function writeTemp(name: string, text: string): string {

@@ -156,7 +156,7 @@ export function requirementsInstallArgv(installer: Installer, venvPython: string
 
 /** `uv sync` into our venv (UV_PROJECT_ENVIRONMENT), exactly as locked. */
 export function uvSyncArgv(interpreter: string, extras: string[], groups: string[]): string[] {
-  return ['sync', '--frozen', '--python', interpreter, ...extras.flatMap((e) => ['--extra', e]), ...groups.flatMap((g) => ['--group', g])];
+  return ['sync', '--locked', '--python', interpreter, ...extras.flatMap((e) => ['--extra', e]), ...groups.flatMap((g) => ['--group', g])];
 }
 
 /** `poetry install` into the active venv (VIRTUAL_ENV), the project itself left out. */

@@ -122,7 +122,7 @@ describe('argv builders', () => {
     ]);
   });
   it('uv sync, poetry install, pipenv requirements', () => {
-    expect(uvSyncArgv('/py', ['prod'], ['dev'])).toEqual(['sync', '--frozen', '--python', '/py', '--extra', 'prod', '--group', 'dev']);
+    expect(uvSyncArgv('/py', ['prod'], ['dev'])).toEqual(['sync', '--locked', '--python', '/py', '--extra', 'prod', '--group', 'dev']);
     expect(poetryInstallArgv(['pg'], ['dev', 'test'])).toEqual([
       'install',
       '--no-root',
