@@ -145,6 +145,32 @@ chk_sshd_password_refused() {
 	tail -n 1 "$WORK/err"
 }
 
+# --- host2 -----------------------------------------------------------------
+chk_host2_separate() {
+	# Its own engine (not the main one), its own address, its own files.
+	local main_id h2
+	main_id="$(docker info --format '{{.ID}}')"
+	h2="$(ssh_host2 'docker info --format "{{.ID}} {{.DockerRootDir}}"; ip -4 -o addr show dev eth0; test ! -e /var/lib/slipway-test && echo own-var-lib')"
+	[[ "$h2" != *"$main_id"* && "$h2" == *"$H2_ADDR/30"* && "$h2" == *own-var-lib* ]] || {
+		echo "host2 is not separate: $h2"
+		return 1
+	}
+	echo "engine $(head -n 1 <<<"$h2" | cut -c1-14)… at /var/lib/docker, $H2_ADDR, own /var/lib"
+}
+chk_host2_no_registry() {
+	# Its loopback is its own: the registry on this host's 127.0.0.1 is out of reach.
+	if ssh_host2 docker pull "127.0.0.1:$REGISTRY_PORT/slipway-test/none:x" >"$WORK/h2pull" 2>&1; then
+		echo "host2 reached 127.0.0.1:$REGISTRY_PORT"
+		return 1
+	fi
+	grep -o 'connection refused' "$WORK/h2pull" | head -n 1
+}
+chk_host2_stream() {
+	# What the deploy's image-transfer: stream does: docker save here, docker load there.
+	docker save "$TINY" | ssh_host2 docker load --quiet
+	CLEANUP+=("ssh_host2 docker rmi -f $TINY")
+}
+
 # --- haproxy, load, tools --------------------------------------------------
 chk_haproxy() {
 	cat >"$WORK/haproxy.cfg" <<EOF
@@ -216,6 +242,12 @@ for c in "${comps[@]}"; do
 		check "haproxy: system service not started" chk_haproxy_not_running
 		;;
 	load) check "load: wrk 1 s on loopback" chk_wrk ;;
+	host2)
+		docker image inspect "$TINY" >/dev/null 2>&1 || check "docker: import a tiny image" make_tiny
+		check "host2: own engine, address, files" chk_host2_separate
+		check "host2: registry unreachable" chk_host2_no_registry
+		check "host2: docker save | ssh docker load" chk_host2_stream
+		;;
 	tools)
 		check "tools: actionlint" chk_actionlint
 		check "tools: act" chk_act

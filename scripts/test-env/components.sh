@@ -2,7 +2,7 @@
 # shellcheck disable=SC2034  # variables are used by the scripts that source this
 # Component up/down functions for scripts/test-env. Source lib.sh first.
 
-ALL_COMPONENTS=(docker base-image registry sshd haproxy load tools)
+ALL_COMPONENTS=(docker base-image registry sshd haproxy load tools host2)
 
 # ===========================================================================
 # docker: Debian's engine on the default socket, state under $STATE_DIR
@@ -367,13 +367,153 @@ sshd_down() {
 # ===========================================================================
 haproxy_up() {
 	# policy-rc.d keeps the system service from starting: the deploy action
-	# runs its own haproxy with its own configuration.
-	apt_install haproxy
+	# runs its own haproxy with its own configuration, and talks to its admin
+	# socket with socat (a host requirement, docs/deploy.md).
+	apt_install haproxy socat
 }
 haproxy_down() { :; }
 
 load_up() { apt_install wrk; }
 load_down() { :; }
+
+# ===========================================================================
+# host2: a second "VPS" with its own address, engine, sshd and filesystem
+# ===========================================================================
+# Network namespace $H2_NS joined to this one by a veth pair: $H2_VETH here
+# ($H2_PEER_ADDR/30), eth0 there ($H2_ADDR/30), no default route. Its loopback
+# is its own, so it cannot reach the registry on 127.0.0.1:5000 (what the
+# deploy's image streaming is for). host2-init.sh, inside the namespace, makes
+# a private mount namespace with its own /run, /tmp, /root, /etc/ssh,
+# /etc/docker and /var/lib (directories under $H2_DIR), starts its own dockerd there on the
+# default socket with the main engine's flags, and ends as its sshd on
+# $H2_ADDR:22: root by the same user key as `sshd`, its own host key. Nothing
+# of the main host's state is used or changed. Processes started there
+# (HAProxy by a deploy) live in the namespace; down.sh ends them with it.
+ssh_host2() {
+	ssh -F none -i "$SSH_DIR/user_key" -o IdentitiesOnly=yes -o BatchMode=yes \
+		-o UserKnownHostsFile="$H2_DIR/known_hosts" -o StrictHostKeyChecking=yes \
+		-o ConnectTimeout=5 "root@$H2_ADDR" "$@"
+}
+
+host2_docker() { DOCKER_HOST="unix://$H2_DIR/run/docker.sock" docker "$@"; }
+
+host2_ready() {
+	[[ -e "/run/netns/$H2_NS" ]] &&
+		pid_alive "$H2_DIR/run/sshd.pid" sshd && pid_alive "$H2_DIR/run/docker.pid" dockerd &&
+		host2_docker info >/dev/null 2>&1 && ssh_host2 true >/dev/null 2>&1
+}
+
+host2_files() {
+	mkdir -p "$H2_DIR"/{run,tmp,root/.ssh,etc/ssh,etc/docker,var/lib}
+	chmod 0700 "$H2_DIR" "$H2_DIR/root" "$H2_DIR/root/.ssh"
+	chmod 1777 "$H2_DIR/tmp"
+	local key="$H2_DIR/etc/ssh/ssh_host_ed25519_key" type blob _rest
+	if [[ ! -s "$key" || ! -s "$key.pub" ]]; then
+		rm -f "$key" "$key.pub"
+		ssh-keygen -q -t ed25519 -N '' -C slipway-test-host2 -f "$key"
+	fi
+	chmod 0600 "$key"
+	cp "$SSH_DIR/user_key.pub" "$H2_DIR/root/.ssh/authorized_keys"
+	read -r type blob _rest <"$key.pub"
+	printf '%s %s %s\n' "$H2_ADDR" "$type" "$blob" >"$H2_DIR/known_hosts"
+	# Paths as host2 sees them (host2-init.sh binds its directories over these).
+	cat >"$H2_DIR/etc/ssh/sshd_config" <<EOF
+# written by scripts/test-env (slipway host2); regenerated on every up
+Port 22
+ListenAddress $H2_ADDR
+HostKey /etc/ssh/ssh_host_ed25519_key
+PidFile /run/sshd.pid
+AuthorizedKeysFile .ssh/authorized_keys
+PermitRootLogin prohibit-password
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+X11Forwarding no
+PrintMotd no
+Subsystem sftp internal-sftp
+EOF
+}
+
+host2_net_up() {
+	[[ -e "/run/netns/$H2_NS" ]] || ip netns add "$H2_NS"
+	if ! ip link show "$H2_VETH" >/dev/null 2>&1; then
+		# The /30 must be ours alone on this side.
+		if ip -4 -o addr show | grep -q " ${H2_PEER_ADDR%.*}\."; then
+			die "host2: ${H2_PEER_ADDR%.*}.0/30 is already used by an interface here"
+		fi
+		ip link add "$H2_VETH" type veth peer name eth0 netns "$H2_NS"
+	fi
+	ip addr replace "$H2_PEER_ADDR/30" dev "$H2_VETH"
+	ip link set "$H2_VETH" up
+	ip -n "$H2_NS" link set lo up
+	ip -n "$H2_NS" addr replace "$H2_ADDR/30" dev eth0
+	ip -n "$H2_NS" link set eth0 up
+}
+
+host2_up() {
+	host2_ready && return 0
+	apt_install docker.io openssh-server openssh-client haproxy socat iproute2 util-linux
+	[[ -s "$SSH_DIR/user_key.pub" ]] || sshd_files
+	# Half up (a daemon gone, or only a deploy's HAProxy left): start again from nothing.
+	if [[ -e "/run/netns/$H2_NS" && -n "$(ip netns pids "$H2_NS")" ]]; then
+		log "host2: partly running; restarting it"
+		host2_down
+	fi
+	host2_files
+	host2_net_up
+	# Left by a previous boot of host2: pidfiles, sockets, the engine's exec root.
+	rm -rf "${H2_DIR:?}/run" "${H2_DIR:?}/tmp"
+	mkdir -p "$H2_DIR/run" "$H2_DIR/tmp"
+	chmod 1777 "$H2_DIR/tmp"
+	local driver
+	driver="$(docker_storage_driver)"
+	rotate_log "$H2_LOG"
+	printf '\n=== %s test-env starting host2 ===\n' "$(date -Is)" >>"$H2_LOG"
+	# nsenter and unshare exec (no fork): STARTED_PID ends up as host2's sshd.
+	start_daemon - "$H2_LOG" nsenter --net="/run/netns/$H2_NS" \
+		unshare --mount --propagation private bash "$TE_DIR/host2-init.sh" "$H2_DIR" "$driver"
+	local deadline=$((SECONDS + 90))
+	until host2_ready; do
+		if ! kill -0 "$STARTED_PID" 2>/dev/null; then
+			tail -n 40 "$H2_LOG" >&2
+			die "host2: exited during start-up; log: $H2_LOG"
+		fi
+		if ((SECONDS >= deadline)); then
+			tail -n 40 "$H2_LOG" >&2
+			die "host2: not up within 90 s; log: $H2_LOG"
+		fi
+		sleep 0.2
+	done
+	log "host2: root@$H2_ADDR:22 in netns $H2_NS ($H2_VETH $H2_PEER_ADDR/30), engine $(host2_docker version --format '{{.Server.Version}}') on $driver, files $H2_DIR"
+}
+
+host2_down() {
+	stop_pidfile host2-sshd "$H2_DIR/run/sshd.pid" sshd
+	# dockerd stops host2's containers first: give it time.
+	stop_pidfile host2-dockerd "$H2_DIR/run/docker.pid" dockerd 90
+	if [[ -e "/run/netns/$H2_NS" ]]; then
+		# Only host2's own processes live in its namespace (HAProxy a deploy started, a
+		# session's leftovers); they end with it.
+		local pids=() i
+		mapfile -t pids < <(ip netns pids "$H2_NS")
+		if ((${#pids[@]})); then
+			log "host2: ending what still runs in $H2_NS (pids ${pids[*]})"
+			kill -TERM "${pids[@]}" 2>/dev/null || true
+			for ((i = 0; i < 50; i++)); do
+				mapfile -t pids < <(ip netns pids "$H2_NS")
+				((${#pids[@]})) || break
+				sleep 0.2
+			done
+			if ((${#pids[@]})); then kill -KILL "${pids[@]}" 2>/dev/null || true; fi
+		fi
+		ip netns del "$H2_NS"
+		log "host2: network namespace $H2_NS removed (with its veth pair)"
+	fi
+	if ip link show "$H2_VETH" >/dev/null 2>&1; then ip link del "$H2_VETH"; fi
+	return 0
+}
 
 # ===========================================================================
 # tools: actionlint and act from PyPI in $REPO_ROOT/.tools/venv
@@ -423,7 +563,7 @@ tools_down() { :; }
 # component_fn NAME : maps a component name to its function prefix.
 component_fn() {
 	case "$1" in
-	docker | registry | sshd | haproxy | load | tools) printf '%s' "$1" ;;
+	docker | registry | sshd | haproxy | load | tools | host2) printf '%s' "$1" ;;
 	base-image) printf 'base_image' ;;
 	*) return 1 ;;
 	esac

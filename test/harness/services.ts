@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import { REPO_ROOT } from './job';
 
-export type Component = 'docker' | 'base-image' | 'registry' | 'sshd' | 'haproxy' | 'load' | 'tools';
+export type Component = 'docker' | 'base-image' | 'registry' | 'sshd' | 'haproxy' | 'load' | 'tools' | 'host2';
 
 export function ensureServices(components: Component[]): Record<string, string> {
   const dir = path.join(REPO_ROOT, 'scripts', 'test-env');
