@@ -203,7 +203,7 @@ async function runInSession(inputs: Inputs, p: Project, phases: Phases, root: st
   const { backup, result } = outcome;
   if (backup) {
     rows.push(['Backup', `${backup.file} (${backup.bytes} bytes, ${backup.tool})`]);
-    await uploadBackup(backup, inputs.backupRetentionDays, rows);
+    await uploadBackup(backup, inputs, rows);
   }
   const applied = result.applied.map((m) => `${m.app}.${m.name}`);
   if (!('failed' in result) || result.ok) {
@@ -253,17 +253,43 @@ function reportFindings(findings: Finding[], blocking: Finding[], root: string):
   }
 }
 
-async function uploadBackup(backup: Backup, retentionDays: number, rows: [string, string][]): Promise<void> {
+/**
+ * The artifact's name: unique per job of a run attempt (a CD workflow migrates staging and then
+ * production in two jobs of one run, and the service refuses a second artifact of a name in a
+ * run), and per database alias when it is not `default`.
+ */
+export function backupArtifactName(env: NodeJS.ProcessEnv, database: string): string {
+  const parts = [env.GITHUB_RUN_ID || 'local', env.GITHUB_RUN_ATTEMPT || '1', env.GITHUB_JOB, database === 'default' ? '' : database];
+  return `slipway-db-backup-${parts.filter(Boolean).join('-')}`;
+}
+
+/**
+ * Uploads the backup as a workflow artifact. It runs after the migrations (and after a failed
+ * one, to keep the backup): a refused or failed upload is a warning naming where the backup is,
+ * never a failed step, so the outputs and the state for deploy and rollback are still recorded.
+ */
+async function uploadBackup(backup: Backup, inputs: Inputs, rows: [string, string][]): Promise<void> {
   // The artifact service exists only on a GitHub runner; elsewhere the backup stays in backup-dir.
   if (!process.env.ACTIONS_RUNTIME_TOKEN) {
     core.info('No artifact service here (ACTIONS_RUNTIME_TOKEN unset): the backup stays in backup-dir.');
     rows.push(['Backup artifact', 'not uploaded (no artifact service)']);
     return;
   }
-  const { DefaultArtifactClient } = await import('@actions/artifact');
-  const name = `slipway-db-backup-${process.env.GITHUB_RUN_ID ?? 'local'}-${process.env.GITHUB_RUN_ATTEMPT ?? '1'}`;
-  const res = await new DefaultArtifactClient().uploadArtifact(name, [backup.file], path.dirname(backup.file), { retentionDays });
-  rows.push(['Backup artifact', `${name} (id ${res.id ?? '?'}, ${retentionDays} days)`]);
+  const name = backupArtifactName(process.env, inputs.database);
+  // The repository's retention limit (the runner sets it) caps the days, as the client does.
+  const limit = Number(process.env.GITHUB_RETENTION_DAYS);
+  const days = limit > 0 ? Math.min(inputs.backupRetentionDays, limit) : inputs.backupRetentionDays;
+  try {
+    const { DefaultArtifactClient } = await import('@actions/artifact');
+    const res = await new DefaultArtifactClient().uploadArtifact(name, [backup.file], path.dirname(backup.file), {
+      retentionDays: inputs.backupRetentionDays,
+    });
+    rows.push(['Backup artifact', `${name} (id ${res.id ?? '?'}, ${days} days)`]);
+  } catch (error) {
+    const reason = (error instanceof Error ? error.message : String(error)).split('\n')[0]!.trim();
+    core.warning(`Backup artifact ${name} not uploaded (${reason}): the backup is only on this runner, at ${backup.file}.`);
+    rows.push(['Backup artifact', `not uploaded: ${reason}`]);
+  }
 }
 
 async function summary(rows: [string, string][], phases: Phases, plan: Plan, applied: string[], sections: SummarySection[]): Promise<void> {
