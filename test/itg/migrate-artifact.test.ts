@@ -259,7 +259,9 @@ describe('migrate backup artifact through the artifact service v2', () => {
         `Backup artifact slipway-db-backup-${RUN_ID}-${ATTEMPT}-deploy not uploaded (Failed to CreateArtifact: Unable to make request: ECONNREFUSED): the backup is only on this runner, at ${backup}.`,
       ],
     ]);
-    expect(step.summary).toContain('<td>Backup artifact</td><td>not uploaded: Failed to CreateArtifact: Unable to make request: ECONNREFUSED</td>');
+    expect(step.summary).toContain(
+      '<td>Backup artifact</td><td>not uploaded: Failed to CreateArtifact: Unable to make request: ECONNREFUSED</td>',
+    );
     expect(JSON.parse(step.outputs.applied!)).toContain('catalog.0004_product_slug_unique');
     noTokenIn(step, service.token);
   });
