@@ -99,6 +99,47 @@ function noTokenIn(step: StepResult, token: string): void {
   expect(step.log.includes(token.split('.')[2]!), 'the runtime token signature is in the step output').toBe(false);
 }
 
+describe('the artifact v2 stand-in', () => {
+  it("refuses what the service refuses: a foreign token, ids not the token's, a bad name or version, Finalize before the blob or with a wrong size or hash", async () => {
+    const s = await new ArtifactV2StandIn().start();
+    try {
+      const ids = { workflow_run_backend_id: s.runBackendId, workflow_job_run_backend_id: s.jobBackendId };
+      const inAWeek = new Date(Date.now() + 7 * DAY).toISOString();
+      const create = { ...ids, name: 'a', version: 7, expires_at: inAWeek };
+      const forged = `${s.token.split('.').slice(0, 2).join('.')}.${Buffer.from('forged').toString('base64url')}`;
+      expect(await twirp(s, 'CreateArtifact', create, forged)).toMatchObject({ code: 'unauthenticated' });
+      expect(await twirp(s, 'CreateArtifact', { ...create, workflow_job_run_backend_id: randomUUID() }, s.token)).toMatchObject({
+        code: 'permission_denied',
+      });
+      expect(await twirp(s, 'CreateArtifact', { ...create, name: 'a/b' }, s.token)).toMatchObject({ code: 'invalid_argument' });
+      expect(await twirp(s, 'CreateArtifact', { ...create, version: 3 }, s.token)).toMatchObject({ code: 'invalid_argument' });
+      expect(await twirp(s, 'CreateArtifact', { ...create, expires_at: '2020-01-01T00:00:00Z' }, s.token)).toMatchObject({
+        code: 'invalid_argument',
+      });
+      const created = await twirp(s, 'CreateArtifact', create, s.token);
+      expect(created.ok).toBe(true);
+      expect(await twirp(s, 'FinalizeArtifact', { ...ids, name: 'a', size: '3' }, s.token)).toMatchObject({ code: 'failed_precondition' });
+      const blob = new BlockBlobClient(created.signed_upload_url as string, undefined, { proxyOptions: s.proxyOptions });
+      await blob.upload('abc', 3);
+      expect(await twirp(s, 'FinalizeArtifact', { ...ids, name: 'a', size: '4' }, s.token)).toMatchObject({ code: 'invalid_argument' });
+      expect(await twirp(s, 'FinalizeArtifact', { ...ids, name: 'a', size: '3', hash: `sha256:${'0'.repeat(64)}` }, s.token)).toMatchObject(
+        {
+          code: 'invalid_argument',
+        },
+      );
+      const hash = `sha256:${sha256(Buffer.from('abc'))}`;
+      expect(await twirp(s, 'FinalizeArtifact', { ...ids, name: 'a', size: '3', hash }, s.token)).toMatchObject({ ok: true });
+      await expect(blob.upload('abcd', 4)).rejects.toMatchObject({ statusCode: 409 });
+      expect(await twirp(s, 'CreateArtifact', create, s.token)).toMatchObject({ code: 'already_exists' });
+      expect(s.twirp.map((c) => c.status)).toEqual([401, 403, 400, 400, 400, 200, 412, 400, 400, 200, 409]);
+      // Each refusal but the 409 (a legitimate answer) is a violation, and so is the write to a finalized blob.
+      expect(s.violations).toHaveLength(9);
+    } finally {
+      await s.stop();
+    }
+  });
+});
+
 describe('migrate backup artifact through the artifact service v2', () => {
   it('uploads the backup as slipway-db-backup-<run>-<attempt>-<job>: Create, blocks, Finalize with size and hash; a later job lists and downloads it, and the zip holds the backup byte for byte', async () => {
     service.reset();
