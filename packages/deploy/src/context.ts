@@ -1,4 +1,5 @@
 import { readAppEnv, readHealth, readReleaseStore } from '@slipway/targets/common-inputs';
+import { getSshRuntime } from '@slipway/targets/ssh/inputs';
 import { PROVIDERS, type HealthCheck, type ProviderName } from '@slipway/targets/types';
 import { UserError } from '@slipway/toolkit/errors';
 import { getBoolean, getInteger, getRequired, getString } from '@slipway/toolkit/inputs';
@@ -64,9 +65,13 @@ export function getInputs(): Inputs {
     throw new UserError(`Input \`app-name\` must be lower-case letters, digits, . _ - (up to 63); got ${JSON.stringify(appName)}.`);
   }
   const requireDigest = getBoolean('require-digest', true);
-  const imageInput = getString('image') || optionalState('buildImage')?.image || '';
-  if (!imageInput) throw new UserError('Input `image` is required (name@sha256:…), or run build-image earlier in this job.');
-  const { image, digest } = parseImage(imageInput, requireDigest);
+  // ssh-runtime release-dir deploys the checked-out commit itself: no image.
+  const fromSource = providerName === 'ssh' && getSshRuntime() === 'release-dir';
+  const imageInput = fromSource ? '' : getString('image') || optionalState('buildImage')?.image || '';
+  if (!imageInput && !fromSource) throw new UserError('Input `image` is required (name@sha256:…), or run build-image earlier in this job.');
+  const { image, digest } = fromSource
+    ? { image: `git:${process.env.GITHUB_SHA ?? 'HEAD'}`, digest: null }
+    : parseImage(imageInput, requireDigest);
 
   const env = readAppEnv();
   const health = readHealth();

@@ -70,7 +70,8 @@ export async function main(): Promise<void> {
     let result: DeployResult | undefined;
     let failure: Error | undefined;
     try {
-      if (inputs.migrate) record.migrations = await phases.phase('Migrating the database', () => migrateOnce(inputs.image, inputs.env));
+      if (inputs.migrate && !provider.migratesOnTarget)
+        record.migrations = await phases.phase('Migrating the database', () => migrateOnce(inputs.image, inputs.env));
       await begin();
       result = await phases.phase(`Deploying to ${inputs.provider}`, () =>
         provider.deploy({
@@ -83,6 +84,7 @@ export async function main(): Promise<void> {
           health: inputs.health,
           keepReleases: inputs.keepReleases,
           rollbackOnFailure: inputs.rollbackOnFailure,
+          migrate: inputs.migrate,
           previous,
           log: core.info,
         }),

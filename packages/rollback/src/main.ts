@@ -33,7 +33,7 @@ function makeStore(inputs: Inputs): ReleaseStore {
 }
 
 function makeProvider(inputs: Inputs, lockOwner: string): Provider {
-  if (inputs.provider === 'ssh') return createProvider('ssh', { appName: inputs.appName, lockOwner });
+  if (inputs.provider === 'ssh') return createProvider('ssh', { appName: inputs.appName, lockOwner, activateOnly: true });
   return createCloudProvider(inputs.provider);
 }
 

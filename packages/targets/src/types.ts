@@ -31,6 +31,8 @@ export interface DeployContext {
   health: HealthCheck;
   keepReleases: number;
   rollbackOnFailure: boolean;
+  /** `migrate: true`, for a provider that migrates on the target itself (`migratesOnTarget`). */
+  migrate?: boolean;
   /** The release serving before this deploy, from the release store. */
   previous?: ReleaseRecord;
   /** Progress lines for the log (providers never print secrets). */
@@ -56,6 +58,8 @@ export interface DeployResult {
 
 export interface Provider {
   readonly name: ProviderName;
+  /** Runs `migrate: true` itself, on the target, before traffic moves (ssh release-dir); else deploy migrates in the image. */
+  readonly migratesOnTarget?: boolean;
   /** Checks credentials and settings without side effects; throws UserError naming the input. */
   validate(): Promise<void>;
   /**

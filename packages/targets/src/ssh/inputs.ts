@@ -4,8 +4,14 @@ import { maskSecret } from '@slipway/toolkit/secrets';
 import { parseSshTarget, type SshTarget } from '@slipway/toolkit/ssh';
 
 export const IMAGE_TRANSFERS = ['auto', 'pull', 'stream'] as const;
+/** docker: `image` in containers; release-dir: the checked-out commit with its own venv under gunicorn (release-dir.ts). */
+export const SSH_RUNTIMES = ['docker', 'release-dir'] as const;
+export type SshRuntime = (typeof SSH_RUNTIMES)[number];
+
+export const getSshRuntime = (): SshRuntime => getChoice('ssh-runtime', SSH_RUNTIMES, 'docker');
 
 export interface SshInputs {
+  runtime: SshRuntime;
   hosts: SshTarget[];
   privateKey: string;
   knownHosts: string;
@@ -55,6 +61,7 @@ export function getSshInputs(): SshInputs {
   }
   const firstHost = hosts[0]!.host.includes(':') ? `[${hosts[0]!.host}]` : hosts[0]!.host;
   return {
+    runtime: getSshRuntime(),
     hosts,
     privateKey,
     knownHosts,

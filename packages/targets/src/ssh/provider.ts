@@ -9,7 +9,7 @@ import { keptMismatch, RemoteHost, type HostCurrent, type KeptContainer } from '
 import type { SshInputs } from './inputs';
 
 /** What one host went through in this run: enough to put it back. */
-interface HostStep {
+export interface HostStep {
   host: RemoteHost;
   previous?: HostCurrent;
   now: HostCurrent;
@@ -36,13 +36,13 @@ interface RollOut {
  */
 export class SshProvider implements Provider {
   readonly name = 'ssh' as const;
-  private readonly ssh: SshClient;
-  private readonly hosts: RemoteHost[];
+  protected readonly ssh: SshClient;
+  protected readonly hosts: RemoteHost[];
   /** Forwards being closed: off the way to the switch, awaited before the locks go. */
-  private readonly closing: Promise<void>[] = [];
+  protected readonly closing: Promise<void>[] = [];
 
   constructor(
-    private readonly inputs: SshInputs,
+    protected readonly inputs: SshInputs,
     appName: string,
     private readonly lockOwner: string,
   ) {
@@ -111,7 +111,7 @@ export class SshProvider implements Provider {
   }
 
   /** Hosts one at a time, all locks held to the end; first failure stops and (optionally) undoes. */
-  private async rolling(rollbackOnFailure: boolean, keep: number, step: (host: RemoteHost) => Promise<HostStep>): Promise<DeployResult> {
+  protected async rolling(rollbackOnFailure: boolean, keep: number, step: (host: RemoteHost) => Promise<HostStep>): Promise<DeployResult> {
     const locked: RemoteHost[] = [];
     const done: HostStep[] = [];
     let health: HealthResult | undefined;
@@ -238,7 +238,7 @@ export class SshProvider implements Provider {
   }
 
   /** Puts a host back on the release it served before this run. */
-  private async rollBack(step: HostStep): Promise<void> {
+  protected async rollBack(step: HostStep): Promise<void> {
     const { host, previous, now, check } = step;
     if (!previous) {
       core.warning(`${host.name} had no previous release to go back to; ${now.releaseId} keeps serving.`);
@@ -256,7 +256,7 @@ export class SshProvider implements Provider {
   }
 
   /** Checks a slot directly, through an SSH forward, before it gets any traffic. */
-  private async checkHealth(host: RemoteHost, port: number, check: HealthCheck, log: (l: string) => void): Promise<HealthResult> {
+  protected async checkHealth(host: RemoteHost, port: number, check: HealthCheck, log: (l: string) => void): Promise<HealthResult> {
     const localPort = await freeLocalPort();
     const cancel = await this.ssh.forward(host.target, localPort, port);
     try {
@@ -303,7 +303,7 @@ export class SshProvider implements Provider {
   }
 
   /** Keeps the newest `keep` releases (containers, env files, images); the serving one always. */
-  private async prune(host: RemoteHost, keep: number): Promise<void> {
+  protected async prune(host: RemoteHost, keep: number): Promise<void> {
     const current = await host.readCurrent();
     const containers = await host.containers();
     const stale = containers.filter((c) => c.name !== current?.container).slice(Math.max(0, keep - 1));
