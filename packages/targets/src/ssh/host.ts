@@ -179,8 +179,21 @@ export class RemoteHost {
    * then runs it by image id (a loaded image carries no registry digest).
    */
   async stream(ref: string): Promise<string> {
-    const { stdout } = await execTool('docker', ['image', 'inspect', '--format', '{{.Id}}', ref], { silent: true, quiet: true });
-    const id = stdout.trim();
+    const inspect = (): Promise<{ exitCode: number; stdout: string }> =>
+      execTool('docker', ['image', 'inspect', '--format', '{{.Id}}', ref], { silent: true, quiet: true, allowFailure: true });
+    let local = await inspect();
+    if (local.exitCode !== 0) {
+      // A deploy job on another runner than the build: the image is in the registry, not here.
+      await execTool('docker', ['pull', '--quiet', ref], {
+        label: `Pulling ${ref} on the runner to stream it`,
+        silent: true,
+        timeoutMs: 900_000,
+      });
+      local = await inspect();
+      if (local.exitCode !== 0)
+        throw new UserError(`${ref} is not in the runner's Docker engine after docker pull: nothing to stream to ${this.name}.`);
+    }
+    const id = local.stdout.trim();
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-save-'));
     try {
       const file = path.join(tmp, 'image.tar');

@@ -15,6 +15,8 @@ export interface HostStep {
   now: HostCurrent;
   check: HealthCheck;
   health: HealthResult;
+  /** This run wrote the release's env file (a deploy, not a kept release served again). */
+  wroteEnv?: boolean;
 }
 
 interface RollOut {
@@ -130,9 +132,11 @@ export class SshProvider implements Provider {
           const result = await step(host);
           done.push(result);
           health = result.health;
-          if (Number.isFinite(keep)) await this.prune(host, keep);
         });
       }
+      // Only once every host serves the new release: until then, a host already switched may have
+      // to go back to its previous release, whose container pruning could remove (keep-releases 1).
+      if (Number.isFinite(keep)) for (const s of done) await this.prune(s.host, keep);
     } catch (error) {
       if (rollbackOnFailure && done.length > 0) {
         let all = true;
@@ -216,7 +220,7 @@ export class SshProvider implements Provider {
     }
     if (previous && previous.container !== name) await host.stopContainer(previous.container);
     r.log(`${host.name}: ${r.releaseId} serves on slot ${slot}`);
-    return { host, previous, now, check: r.health, health };
+    return { host, previous, now, check: r.health, health, wroteEnv: r.envFile !== undefined };
   }
 
   /** After a failure between the switch and recording it: the previous slot serves again, the new container goes. */
@@ -251,7 +255,11 @@ export class SshProvider implements Provider {
     await host.proxy(enableCommands(previous.slot, now.slot));
     await host.drain(now.slot, this.inputs.drainTimeoutMs);
     await host.writeCurrent(previous);
+    // Stopped gracefully, like any replaced release (it served until a moment ago), then removed
+    // with the env file this run wrote: nothing of the undone release stays behind.
+    await host.stopContainer(now.container);
     await host.removeContainer(now.container);
+    if (step.wroteEnv) await host.run(['rm', '-f', host.envFile(now.releaseId)], { allowFailure: true });
     core.info(`${host.name}: back on ${previous.releaseId}`);
   }
 
