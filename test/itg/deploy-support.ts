@@ -131,11 +131,15 @@ export interface LoadResult {
 
 /**
  * wrk against the proxy on loopback: 2 threads, 8 keep-alive connections, bounded by `maxSec`;
- * `stop()` ends it early (SIGINT: wrk prints its totals) and parses them.
+ * `stop()` ends it early (SIGINT: wrk prints its totals) and parses them. `netns`: run wrk in
+ * that network namespace (a test host's own, e.g. host2's), against its own loopback.
  */
-export function startLoad(url: string, maxSec = 90): { stop: () => Promise<LoadResult> } {
+export function startLoad(url: string, maxSec = 90, netns?: string): { stop: () => Promise<LoadResult> } {
   if (!/^http:\/\/127\.0\.0\.1:\d+\//.test(url)) throw new Error(`load only against 127.0.0.1: ${url}`);
-  const child: ChildProcess = spawn('wrk', ['-t2', '-c8', `-d${maxSec}s`, '--timeout', '5s', url], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const wrk = ['wrk', '-t2', '-c8', `-d${maxSec}s`, '--timeout', '5s', url];
+  // `ip netns exec` execs wrk: the child is wrk itself, so SIGINT reaches it.
+  const argv = netns ? ['ip', 'netns', 'exec', netns, ...wrk] : wrk;
+  const child: ChildProcess = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
   child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
