@@ -285,8 +285,9 @@ describe('deploy with ssh-runtime: release-dir (private sshd, HAProxy, gunicorn,
     commit('v5', 'example/requirements.txt', fs.readFileSync(path.join(REPO_ROOT, 'example', 'requirements.txt'), 'utf8'));
   });
 
-  it('a third good release under load: keep-releases 2 prunes the oldest release dir and its env file', async () => {
-    const { result } = await deploy();
+  it('a third good release under load: keep-releases 2 prunes the oldest release dir and its env file; restart-commands run', async () => {
+    // Argv lines, no shell: `;` and `$(…)` are characters of the file name; a failing line is a warning.
+    const { result } = await deploy({ 'restart-commands': `touch ${remoteDir}/hook-ran\nfalse\ntouch '${remoteDir}/a;b$(id)'` });
     expect(result.failure, result.log).toBeUndefined();
     const third = result.outputs['release-id']!;
     expect(link()).toBe(`releases/${third}`);
@@ -294,6 +295,9 @@ describe('deploy with ssh-runtime: release-dir (private sshd, HAProxy, gunicorn,
     expect(releases()).toEqual([second, third].sort());
     expect(fs.existsSync(path.join(appDir, 'env', `${first}.env`))).toBe(false);
     expect(result.log).toMatch(new RegExp(`pruned ${first}`));
+    expect(fs.existsSync(path.join(remoteDir, 'hook-ran'))).toBe(true);
+    expect(fs.existsSync(path.join(remoteDir, 'a;b$(id)'))).toBe(true);
+    expect(result.log).toMatch(/::warning::.*`restart-commands` line 2 \(false\) failed \(exit code 1\); \S+ serves\./);
   });
 
   it('rollback serves the kept previous release dir again, under load, without a checkout', async () => {

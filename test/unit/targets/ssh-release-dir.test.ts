@@ -16,6 +16,7 @@ import {
   gunicornArgv,
   installArgv,
   manageArgv,
+  parseRestartCommands,
   releasesToPrune,
   sharedLinkArgv,
   stopArgv,
@@ -84,13 +85,19 @@ describe('inputs', () => {
   });
 
   it('reads the example project: its folder, WSGI module, settings and production requirements', () => {
-    setInputs({ 'working-directory': 'example', 'gunicorn-args': '--workers 3 --timeout "60"', 'shared-dirs': 'media\nuploads/' });
+    setInputs({
+      'working-directory': 'example',
+      'gunicorn-args': '--workers 3 --timeout "60"',
+      'shared-dirs': 'media\nuploads/',
+      'restart-commands': 'systemctl restart celery\n',
+    });
     expect(getReleaseDirInputs(REPO)).toEqual({
       repoRoot: gitRoot(REPO),
       projectDir: 'example',
       python: 'python3',
       gunicorn: { wsgiApp: 'shop.wsgi', args: ['--workers', '3', '--timeout', '60'], settingsModule: 'shop.settings' },
       sharedDirs: ['media', 'uploads'],
+      restartCommands: [['systemctl', 'restart', 'celery']],
       dependencies: { kind: 'requirements', files: ['example/requirements.txt'] },
     });
   });
@@ -147,6 +154,17 @@ describe('inputs', () => {
     [() => checkRemotePython('python3 -c evil'), /`remote-python` must be a program name or absolute path/],
     [() => checkRemotePython('-m'), /`remote-python`/],
   ])('refuses %#', (fn, message) => expect(fn).toThrow(message));
+
+  it('restart-commands: one argv a line, quotes honoured, nothing a shell would run', () => {
+    expect(
+      parseRestartCommands('systemctl restart celery\n\n# comment\n  sudo -n systemctl reload "app worker"  \ntouch \'/tmp/a;b$(id)\'\n'),
+    ).toEqual([
+      ['systemctl', 'restart', 'celery'],
+      ['sudo', '-n', 'systemctl', 'reload', 'app worker'],
+      ['touch', '/tmp/a;b$(id)'],
+    ]);
+    expect(() => parseRestartCommands('echo "open')).toThrow(/`restart-commands` has an unterminated " quote/);
+  });
 
   it('accepts the usual values', () => {
     expect(checkGunicornArgs(['--workers', '4', '--timeout', '60', '--access-logfile', '-'])).toHaveLength(6);

@@ -2,13 +2,14 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { findManagePy, settingsModuleFromManagePy } from '@slipway/toolkit/django';
 import { UserError } from '@slipway/toolkit/errors';
-import { getArgs, getList, getString } from '@slipway/toolkit/inputs';
+import { getArgs, getList, getRaw, getString } from '@slipway/toolkit/inputs';
 import { detectProject, pyprojectRequirements } from '@slipway/toolkit/package-manager';
 import {
   checkGunicornArgs,
   checkRemotePython,
   checkSharedDir,
   checkWsgiApp,
+  parseRestartCommands,
   type Dependencies,
   type GunicornSpec,
 } from './release-dir-plan';
@@ -22,6 +23,8 @@ export interface ReleaseDirInputs {
   python: string;
   gunicorn: GunicornSpec;
   sharedDirs: string[];
+  /** Run on each host once the release serves (argv each, no shell). */
+  restartCommands: string[][];
   dependencies: Dependencies;
 }
 
@@ -84,6 +87,7 @@ export function getReleaseDirInputs(workspace = process.env.GITHUB_WORKSPACE ?? 
   const python = checkRemotePython(getString('remote-python') || 'python3');
   const gunicornArgs = checkGunicornArgs(getArgs('gunicorn-args'));
   const sharedDirs = getList('shared-dirs').map(checkSharedDir);
+  const restartCommands = parseRestartCommands(getRaw('restart-commands'));
   const repoRoot = gitRoot(workspace);
   const managePy = findManagePy(workspace, getString('working-directory') || undefined);
   const projectAbs = path.dirname(managePy);
@@ -107,6 +111,7 @@ export function getReleaseDirInputs(workspace = process.env.GITHUB_WORKSPACE ?? 
     python,
     gunicorn: { wsgiApp, args: gunicornArgs, settingsModule },
     sharedDirs,
+    restartCommands,
     dependencies: dependenciesOf(projectAbs, repoRoot),
   };
 }

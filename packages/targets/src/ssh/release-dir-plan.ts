@@ -1,4 +1,5 @@
 import { UserError } from '@slipway/toolkit/errors';
+import { tokenize } from '@slipway/toolkit/flags';
 import type { Slot } from './haproxy';
 
 /**
@@ -197,6 +198,20 @@ export function checkSharedDir(value: string): string {
     throw new UserError(`Input \`shared-dirs\`: ${JSON.stringify(value)} must be a relative path of letters, digits, . _ - (e.g. media).`);
   }
   return d;
+}
+
+/**
+ * `restart-commands`: one command a line, split into argv like a shell would split it (quotes,
+ * backslashes) but never run by one: `systemctl restart celery` runs systemctl, and `;`, `$(…)`
+ * or `>` are plain characters of an argument.
+ */
+export function parseRestartCommands(text: string): string[][] {
+  return text
+    .split(/\r?\n/)
+    .map((line) => line.trim())
+    .filter((line) => line && !line.startsWith('#'))
+    .map((line) => tokenize(line, 'restart-commands'))
+    .filter((argv) => argv.length > 0);
 }
 
 /** gunicorn's app: module[:callable]. */

@@ -41,6 +41,8 @@ interface Build {
 export interface ReleaseSpec {
   projectDir: string;
   gunicorn: GunicornSpec;
+  /** `restart-commands` as the release was deployed with (older spec files lack it). */
+  restart?: string[][];
 }
 
 interface ReleaseRollOut {
@@ -133,6 +135,28 @@ export class ReleaseDirProvider extends SshProvider {
     return { dir: host.dir, projectDir: spec?.projectDir ?? '' };
   }
 
+  private checkoutSpec(): ReleaseSpec {
+    const rd = this.rd!;
+    return { projectDir: rd.projectDir, gunicorn: rd.gunicorn, restart: rd.restartCommands };
+  }
+
+  /**
+   * `restart-commands`, once the release serves and `current` points at it (workers, a systemd
+   * unit). The release already serves, so a failing command is a warning, not a failed deploy
+   * (which would leave this host on the new release and roll the others back).
+   */
+  private async runRestartCommands(host: RemoteHost, spec: ReleaseSpec, id: string, log: (l: string) => void): Promise<void> {
+    for (const [i, argv] of (spec.restart ?? []).entries()) {
+      const r = await host.run(argv, { allowFailure: true, label: 'restart-commands', timeoutMs: 300_000 });
+      const last = (r.stderr.trim() || r.stdout.trim()).split('\n').pop() ?? '';
+      if (r.exitCode === 0) log(`${host.name}: restart-commands line ${i + 1} (${argv[0]}) done`);
+      else
+        core.warning(
+          `${host.name}: \`restart-commands\` line ${i + 1} (${argv[0]}) failed (exit code ${r.exitCode}${last ? `: ${last}` : ''}); ${id} serves.`,
+        );
+    }
+  }
+
   /** The spec a kept release was built with (the checkout's, for one this run builds). */
   private async specOf(host: RemoteHost, id: string): Promise<ReleaseSpec> {
     const r = await host.run(['cat', `${releaseDir(this.layoutOf(host), id)}/${SPEC_FILE}`], { allowFailure: true });
@@ -143,7 +167,7 @@ export class ReleaseDirProvider extends SshProvider {
         // written by this code; unreadable means damaged: the checkout's spec below, or refuse
       }
     }
-    if (this.rd) return { projectDir: this.rd.projectDir, gunicorn: this.rd.gunicorn };
+    if (this.rd) return this.checkoutSpec();
     throw new UserError(`Release ${id} is no longer kept on ${host.name} (pruned by \`keep-releases\`).`);
   }
 
@@ -183,7 +207,7 @@ export class ReleaseDirProvider extends SshProvider {
     const started = Date.now();
     await this.step(host, ['mkdir', '-p', releaseDir(l, id)], 'Creating the release directory');
     await this.step(host, unpackArgv(l, id), 'Unpacking the release', { input: b.archive, timeoutMs: 300_000 });
-    const spec: ReleaseSpec = { projectDir: rd.projectDir, gunicorn: rd.gunicorn };
+    const spec = this.checkoutSpec();
     await this.step(host, ['dd', `of=${releaseDir(l, id)}/${SPEC_FILE}`, 'status=none'], 'Writing the release spec', {
       input: `${JSON.stringify(spec)}\n`,
     });
@@ -224,7 +248,7 @@ export class ReleaseDirProvider extends SshProvider {
 
   private async rollOutRelease(host: RemoteHost, r: ReleaseRollOut): Promise<HostStep> {
     const id = r.releaseId;
-    const spec = r.build ? { projectDir: this.rd!.projectDir, gunicorn: this.rd!.gunicorn } : await this.specOf(host, id);
+    const spec = r.build ? this.checkoutSpec() : await this.specOf(host, id);
     const l = this.layoutOf(host, spec);
     const kind = await host.run([
       'sh',
@@ -279,6 +303,7 @@ export class ReleaseDirProvider extends SshProvider {
       r.log(`${host.name}: gunicorn of ${previous.releaseId} ${stopped.stdout.trim() || 'stop failed'} (slot ${previous.slot})`);
     }
     r.log(`${host.name}: ${id} serves on slot ${slot}; current -> releases/${id}`);
+    await this.runRestartCommands(host, spec, id, r.log);
     return { host, previous, now, check: r.health, health };
   }
 
