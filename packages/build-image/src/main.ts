@@ -16,18 +16,16 @@ import {
 } from '@slipway/toolkit/docker';
 import { DOCKERIGNORE, labelInstruction, planDjangoImage, renderDockerfile, rewriteSecretMounts } from '@slipway/toolkit/dockerfile';
 import { CommandError, UserError } from '@slipway/toolkit/errors';
-import { execTool } from '@slipway/toolkit/exec';
 import { repoDigestFor } from '@slipway/toolkit/image-ref';
 import { annotate, formatMs, Phases } from '@slipway/toolkit/log';
 import { runnerTemp, workspaceDir } from '@slipway/toolkit/runner';
-import { maskSecret } from '@slipway/toolkit/secrets';
 import { optionalState, saveState } from '@slipway/toolkit/state';
 import { writeSummary } from '@slipway/toolkit/summary';
 import { decideTags, ociLabels } from '@slipway/toolkit/tags';
 import { buildFailure, cacheUse, instructionLine } from './build';
 import { getInputs, type Inputs } from './context';
 import { collectIndexSettings, runnerPipConfig } from './index-settings';
-import { planLogin } from './registry';
+import { passwordFromCli, planLogin } from './registry';
 import { startSecretServer } from './secret-server';
 import { smokeTest } from './smoke';
 
@@ -90,12 +88,7 @@ async function buildImage(inputs: Inputs, root: string, temp: string, phases: Ph
   });
   if (plan) {
     await phases.phase(`Logging in to ${plan.registry}`, async () => {
-      let password = plan.password;
-      if (typeof password !== 'string') {
-        const out = await execTool(password.tool, password.args, { silent: true, label: `Getting a ${plan.registry} password` });
-        password = out.stdout.trim();
-        maskSecret(password);
-      }
+      const password = typeof plan.password === 'string' ? plan.password : await passwordFromCli(plan.kind, plan.password);
       if (plan.secretUsername) writeDockerAuth(plan.registry, plan.username, password);
       else await login(plan.registry, plan.username, password);
       core.saveState(LOGGED_IN, JSON.stringify([plan.registry]));

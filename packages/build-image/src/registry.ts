@@ -1,4 +1,6 @@
-import { UserError } from '@slipway/toolkit/errors';
+import { CommandError, UserError } from '@slipway/toolkit/errors';
+import { displayCommand, execTool } from '@slipway/toolkit/exec';
+import { maskSecret } from '@slipway/toolkit/secrets';
 
 /**
  * Who logs in where, by registry convention:
@@ -108,4 +110,51 @@ export function planLogin(input: LoginInput): LoginPlan | undefined {
 
 export function ecrRegion(registry: string): string {
   return /\.dkr\.ecr(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com/.exec(registry)?.[1] ?? 'us-east-1';
+}
+
+const CLI_LOGIN: Partial<Record<RegistryKind, { service: string; fix: string }>> = {
+  ecr: {
+    service: 'Amazon ECR',
+    fix: 'give the job AWS credentials allowed ecr:GetAuthorizationToken (aws-actions/configure-aws-credentials before this step), or pass `registry-password`',
+  },
+  'ecr-public': {
+    service: 'Amazon ECR Public',
+    fix: 'give the job AWS credentials allowed ecr-public:GetAuthorizationToken and sts:GetServiceBearerToken (aws-actions/configure-aws-credentials before this step), or pass `registry-password`',
+  },
+  gar: {
+    service: 'Google Artifact Registry',
+    fix: 'authenticate gcloud first (google-github-actions/auth and setup-gcloud), or pass an access token as `registry-password`',
+  },
+};
+
+/**
+ * Runs the CLI that mints a registry password and returns it, masked. A failure is one line:
+ * the registry, the command, the CLI's own last line (never its output: it could hold the
+ * password) and the fix.
+ */
+export async function passwordFromCli(kind: RegistryKind, command: PasswordCommand): Promise<string> {
+  const shown = displayCommand(command.tool, command.args);
+  const { service, fix } = CLI_LOGIN[kind] ?? { service: kind, fix: 'pass `registry-password`' };
+  const fail = (why: string): UserError => new UserError(`Could not get a password for ${service}: \`${shown}\` ${why}; ${fix}.`);
+  let result;
+  try {
+    result = await execTool(command.tool, command.args, { silent: true, allowFailure: true });
+  } catch (error) {
+    // It could not start: not installed, or not on PATH.
+    if (error instanceof CommandError) throw fail(`could not run (${command.tool} is not on PATH)`);
+    throw error;
+  }
+  const password = result.stdout.trim();
+  if (result.exitCode !== 0) {
+    // The CLI's error line (aws: `An error occurred (...)`, gcloud: `ERROR: (gcloud...) ...`), else its last.
+    const lines = result.stderr
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean);
+    const last = lines.find((l) => /^(ERROR:|An error occurred\b)/.test(l)) ?? lines.at(-1) ?? '';
+    throw fail(`exited with code ${result.exitCode}${last ? `: ${last.replace(/[.\s]+$/, '')}` : ''}`);
+  }
+  if (!password) throw fail('printed no password');
+  maskSecret(password);
+  return password;
 }
