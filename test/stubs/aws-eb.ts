@@ -13,6 +13,7 @@ import { createHash, createHmac, randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { gunzipSync, inflateRawSync } from 'node:zlib';
+import { verifySigV4 } from './aws-sigv4-verify';
 import { StubServer, type RecordedRequest, type Reply } from './cloud-stub-server';
 
 export interface EbStubOptions {
@@ -145,50 +146,9 @@ export class ElasticBeanstalkStub {
     return undefined;
   }
 
-  /** SigV4 checked from scratch: scope, freshness, signed headers, recomputed signature. */
+  /** SigV4 checked from scratch (test/stubs/aws-sigv4-verify.ts), scoped to elasticbeanstalk. */
   private verifySignature(req: RecordedRequest): string | undefined {
-    const auth = req.headers.authorization ?? '';
-    const m =
-      /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, SignedHeaders=([a-z0-9;-]+), Signature=([0-9a-f]{64})$/.exec(
-        auth,
-      );
-    if (!m) return 'Authorization header is not a SigV4 header';
-    const [, key, day, region, service, signedHeaders, signature] = m as unknown as string[];
-    if (key !== this.opts.accessKeyId) return `The security token included in the request is invalid (access key ${key})`;
-    if (region !== this.opts.region || service !== 'elasticbeanstalk')
-      return `Credential should be scoped to ${this.opts.region}/elasticbeanstalk`;
-    const date = String(req.headers['x-amz-date'] ?? '');
-    if (!/^\d{8}T\d{6}Z$/.test(date) || date.slice(0, 8) !== day) return 'X-Amz-Date missing or not matching the credential scope';
-    const when = Date.parse(
-      `${date.slice(0, 4)}-${date.slice(4, 6)}-${date.slice(6, 8)}T${date.slice(9, 11)}:${date.slice(11, 13)}:${date.slice(13, 15)}Z`,
-    );
-    if (Math.abs(Date.now() - when) > 5 * 60_000) return 'Signature expired';
-    const names = signedHeaders!.split(';');
-    if (!names.includes('host') || !names.includes('x-amz-date')) return 'host and x-amz-date must be signed';
-    if (this.opts.sessionToken) {
-      if (req.headers['x-amz-security-token'] !== this.opts.sessionToken || !names.includes('x-amz-security-token')) {
-        return 'The security token included in the request is invalid';
-      }
-    }
-    const canonicalHeaders = names
-      .map(
-        (n) =>
-          `${n}:${String(req.headers[n] ?? '')
-            .trim()
-            .replace(/\s+/g, ' ')}\n`,
-      )
-      .join('');
-    const query = [...req.query]
-      .map(([k, v]) => `${rfc3986(k)}=${rfc3986(v)}`)
-      .sort()
-      .join('&');
-    const canonical = ['POST', '/', query, canonicalHeaders, signedHeaders, createHash('sha256').update(req.body).digest('hex')].join('\n');
-    const scope = `${day}/${region}/${service}/aws4_request`;
-    const toSign = `AWS4-HMAC-SHA256\n${date}\n${scope}\n${createHash('sha256').update(canonical).digest('hex')}`;
-    let k: Buffer | string = `AWS4${this.opts.secretAccessKey}`;
-    for (const part of [day, region, service, 'aws4_request']) k = createHmac('sha256', k).update(part).digest();
-    const expected = createHmac('sha256', k).update(toSign).digest('hex');
-    return expected === signature ? undefined : 'The request signature we calculated does not match the signature you provided';
+    return verifySigV4(req, { ...this.opts, service: 'elasticbeanstalk' });
   }
 
   /** Headers for an S3 GET signed with the stub's own credentials (EB reads the bundle as the caller). */
@@ -352,10 +312,6 @@ export class ElasticBeanstalkStub {
       body: `<ErrorResponse xmlns="http://elasticbeanstalk.amazonaws.com/docs/2010-12-01/"><Error><Type>Sender</Type><Code>${code}</Code><Message>${xml(message)}</Message></Error><RequestId>${randomUUID()}</RequestId></ErrorResponse>`,
     };
   }
-}
-
-function rfc3986(v: string): string {
-  return encodeURIComponent(v).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
 function xml(v: string): string {
