@@ -325,6 +325,7 @@ describe('deploy with ssh-runtime: release-dir (private sshd, HAProxy, gunicorn,
         'github-token': '',
       });
     } finally {
+      fs.rmSync(job.workspace, { recursive: true, force: true });
       const l = await load.stop();
       loads.push(l);
       expectNoFailures(l);
