@@ -8,15 +8,19 @@
  *    signature and the operation against botocore's service model and mints the password;
  *    refused (AccessDeniedException): one line naming ECR and the fix, nothing pushed.
  *  - GAR with an access token (what google-github-actions/auth gives): user oauth2accesstoken.
- *    Without a password the action runs `gcloud auth print-access-token`; gcloud cannot be
- *    installed here (no PyPI/npm/Debian package), so only its absence is tested: one line.
+ *    Without a password the action runs `gcloud auth print-access-token`: the real Cloud SDK
+ *    where the machine has one (google-cloud-cli is not in Debian, PyPI or npm: test-env cannot
+ *    install it, the case is skipped without it) with a service-account key as
+ *    google-github-actions/auth leaves it (CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE), its token
+ *    host pointed at the OAuth stand-in that verifies the RS256 JWT-bearer assertion; and with
+ *    no gcloud on PATH, one line.
  *  - DOCR: the API token as user name and password, written to the docker config, never on argv.
  * Each pushed manifest is fetched back by digest with the cloud's credentials; the post step
  * logs out (the docker config no longer holds the auth). /proc/*\/cmdline is sampled during
  * every step: no password or token on any command line.
  */
 import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -26,6 +30,7 @@ import { preparedVenv } from '../harness/python-env';
 import { ensureServices } from '../harness/services';
 import { withArgvSampler, type ArgvSampler } from '../security/argv-sampler';
 import { EcrStub } from '../stand-ins/ecr';
+import { CloudRunStub } from '../stubs/cloud-run-api';
 import { TlsRegistry } from './tls-registry';
 
 const ECR = '123456789012.dkr.ecr.us-east-1.amazonaws.com';
@@ -43,6 +48,10 @@ let env: Record<string, string> = {};
 let registry: TlsRegistry;
 let ecr: EcrStub;
 let awsBin = '';
+let google: CloudRunStub;
+const SA_EMAIL = 'ci-push@acme-prod.iam.gserviceaccount.com';
+const saKeys = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const HAS_GCLOUD = spawnSync('sh', ['-c', 'command -v gcloud'], { encoding: 'utf8' }).status === 0;
 const cleanup: (() => void | Promise<void>)[] = [];
 
 function dockerCli(args: string[]): void {
@@ -71,6 +80,19 @@ beforeAll(async () => {
   });
   await ecr.start();
   cleanup.push(() => ecr.stop());
+  // Google's OAuth token endpoint (the Cloud Run stand-in's): it hands out the registry's token.
+  google = new CloudRunStub({
+    project: 'acme-prod',
+    region: 'us-central1',
+    service: 'unused',
+    initialRevision: 'unused-1',
+    initialImage: 'unused',
+    serviceAccountEmail: SA_EMAIL,
+    serviceAccountPublicKey: saKeys.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+    mintToken: () => GAR_TOKEN,
+  });
+  await google.start();
+  cleanup.push(() => google.stop());
   registry = new TlsRegistry({
     hosts: [ECR, GAR, DOCR],
     users: { AWS: ECR_PASSWORD, oauth2accesstoken: GAR_TOKEN, [DO_TOKEN]: DO_TOKEN },
@@ -239,6 +261,60 @@ describe('build-image logs in to cloud registries and pushes', () => {
     expectNeverShown(c, GAR_TOKEN);
     await expectLoggedOut(c, GAR);
   });
+
+  it.skipIf(!HAS_GCLOUD)(
+    'Google Artifact Registry without a password: the real gcloud prints a token from a service-account key',
+    async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-gcloud-'));
+      cleanup.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+      const keyFile = path.join(dir, 'key.json');
+      fs.writeFileSync(
+        keyFile,
+        JSON.stringify({
+          type: 'service_account',
+          project_id: 'acme-prod',
+          private_key_id: randomBytes(20).toString('hex'),
+          private_key: saKeys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+          client_email: SA_EMAIL,
+          client_id: '104030201',
+          token_uri: `${google.server.url}/token`,
+        }),
+        { mode: 0o600 },
+      );
+      const before = google.requests.length;
+      const image = `${GAR}/acme-prod/shop/gcloud-${RUN}`;
+      const c = await buildAndPush(
+        image,
+        {},
+        {
+          CLOUDSDK_CONFIG: path.join(dir, 'gcloud'),
+          CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE: keyFile,
+          GOOGLE_APPLICATION_CREDENTIALS: keyFile,
+          CLOUDSDK_CORE_PROJECT: 'acme-prod',
+          CLOUDSDK_CORE_DISABLE_PROMPTS: '1',
+          CLOUDSDK_AUTH_TOKEN_HOST: `${google.server.url}/token`,
+        },
+      );
+      // jwt-bearer grants whose RS256 assertions the stand-in verified: gcloud's ID token, then the
+      // access token for cloud-platform, which is what the registry accepts.
+      const grants = google.requests.slice(before).filter((r) => r.path === '/token');
+      const claims = grants.map((g) => {
+        const form = new URLSearchParams(g.body.toString());
+        expect(form.get('grant_type')).toBe('urn:ietf:params:oauth:grant-type:jwt-bearer');
+        return JSON.parse(Buffer.from(form.get('assertion')!.split('.')[1]!, 'base64url').toString()) as { iss: string; scope?: string };
+      });
+      expect(claims.filter((c) => c.scope?.split(' ').includes('https://www.googleapis.com/auth/cloud-platform'))).toHaveLength(1);
+      expect(claims.every((c) => c.iss === SA_EMAIL)).toBe(true);
+      expect(google.issuedTokens.has(GAR_TOKEN)).toBe(true);
+      await expectPushed(c, GAR, 'oauth2accesstoken', GAR_TOKEN);
+      expect(c.step.log).toContain(`Logged in to ${GAR} as oauth2accesstoken`);
+      const argv = [...c.sampler.seen];
+      expect(argv.some((l) => /gcloud(\.py)? auth print-access-token$/.test(l))).toBe(true);
+      expect(argv.some((l) => l.endsWith(`docker login --username oauth2accesstoken --password-stdin ${GAR}`))).toBe(true);
+      expectNeverShown(c, GAR_TOKEN);
+      await expectLoggedOut(c, GAR);
+    },
+  );
 
   it('Google Artifact Registry without a password and no gcloud on PATH: one line naming gcloud and the fix', async () => {
     // A runner without the Cloud SDK: PATH holds docker only (this machine has gcloud in /usr/bin).

@@ -32,6 +32,8 @@ export interface CloudRunStubOptions {
   /** Images whose revision never becomes ready (the operation fails). */
   failingImages?: string[];
   operationPolls?: number;
+  /** The OAuth access tokens to hand out (default: random ya29.* ones), e.g. one a registry knows. */
+  mintToken?: () => string;
 }
 
 interface Revision {
@@ -106,7 +108,7 @@ export class CloudRunStub {
   }
 
   private issue(set: Set<string>): string {
-    const token = `ya29.${randomBytes(24).toString('base64url')}`;
+    const token = this.opts.mintToken?.() ?? `ya29.${randomBytes(24).toString('base64url')}`;
     set.add(token);
     return token;
   }
@@ -127,6 +129,7 @@ export class CloudRunStub {
       scope?: string;
       exp?: number;
       iat?: number;
+      target_audience?: string;
     };
     const valid = createVerify('RSA-SHA256')
       .update(`${h}.${c}`)
@@ -136,8 +139,27 @@ export class CloudRunStub {
     const now = Date.now() / 1000;
     if (claims.iss !== this.opts.serviceAccountEmail)
       return { status: 400, body: { error: 'invalid_grant', error_description: 'Invalid issuer' } };
-    if (claims.aud !== `${this.server.url}/token`)
+    // The token endpoint's own URL, or Google's canonical one (what gcloud signs for whatever
+    // auth/token_host it posts to).
+    if (claims.aud !== `${this.server.url}/token` && claims.aud !== 'https://oauth2.googleapis.com/token')
       return { status: 400, body: { error: 'invalid_grant', error_description: 'Invalid JWT audience' } };
+    const expiry = claims.exp && claims.iat && claims.exp >= now && claims.iat <= now + 60 && claims.exp - claims.iat <= 3600;
+    if (claims.target_audience && !claims.scope && expiry) {
+      // An ID token for the service account (gcloud asks for one beside the access token).
+      const part = (o: object): string => Buffer.from(JSON.stringify(o)).toString('base64url');
+      const idClaims = {
+        iss: 'https://accounts.google.com',
+        aud: claims.target_audience,
+        sub: '104030201',
+        email: claims.iss,
+        iat: Math.floor(now),
+        exp: Math.floor(now) + 3600,
+      };
+      return {
+        status: 200,
+        body: { id_token: `${part({ alg: 'RS256', typ: 'JWT' })}.${part(idClaims)}.${randomBytes(32).toString('base64url')}` },
+      };
+    }
     if (!claims.scope?.split(' ').includes('https://www.googleapis.com/auth/cloud-platform'))
       return { status: 400, body: { error: 'invalid_scope' } };
     if (!claims.exp || !claims.iat || claims.exp < now || claims.iat > now + 60 || claims.exp - claims.iat > 3600) {
