@@ -344,4 +344,19 @@ describe('build-image logs in to cloud registries and pushes', () => {
     expectNeverShown(c, DO_TOKEN, Buffer.from(`${DO_TOKEN}:${DO_TOKEN}`).toString('base64'));
     await expectLoggedOut(c, DOCR);
   });
+
+  it('DigitalOcean refuses the token: one line before the build, the token nowhere, nothing pushed, post removes the auth', async () => {
+    const wrong = `dop_v1_${randomBytes(32).toString('hex')}`;
+    const image = `${DOCR}/acme/refused-${RUN}`;
+    const c = await buildAndPush(image, { 'registry-password': wrong });
+    expect(c.step.exitCode).toBe(1);
+    expect(c.step.failure).toBe(
+      `build-image failed: Login to ${DOCR} as *** failed: Error response from daemon: login attempt to https://${DOCR}/v2/ failed with status: 401 Unauthorized`,
+    );
+    expect(c.step.log).not.toMatch(/Building|Pushing/);
+    expect(c.step.log.split(wrong).length - 1).toBe(c.step.log.split(`::add-mask::${wrong}`).length - 1);
+    expectNeverShown(c, wrong);
+    expect((await registry.get(DOCR, `/v2/acme/refused-${RUN}/tags/list`, DO_TOKEN, DO_TOKEN)).status).toBe(404);
+    await expectLoggedOut(c, DOCR);
+  });
 });

@@ -5,6 +5,7 @@ import { findManagePy, settingsModuleFromManagePy } from '@slipway/toolkit/djang
 import {
   buildArgv,
   buildEnv,
+  checkStoredLogin,
   docker,
   dockerInfo,
   inspectImage,
@@ -89,9 +90,15 @@ async function buildImage(inputs: Inputs, root: string, temp: string, phases: Ph
   if (plan) {
     await phases.phase(`Logging in to ${plan.registry}`, async () => {
       const password = typeof plan.password === 'string' ? plan.password : await passwordFromCli(plan.kind, plan.password);
-      if (plan.secretUsername) writeDockerAuth(plan.registry, plan.username, password);
-      else await login(plan.registry, plan.username, password);
-      core.saveState(LOGGED_IN, JSON.stringify([plan.registry]));
+      if (plan.secretUsername) {
+        // Written, then checked: post removes it even when the registry refuses it.
+        writeDockerAuth(plan.registry, plan.username, password);
+        core.saveState(LOGGED_IN, JSON.stringify([plan.registry]));
+        await checkStoredLogin(plan.registry, [plan.username, password]);
+      } else {
+        await login(plan.registry, plan.username, password);
+        core.saveState(LOGGED_IN, JSON.stringify([plan.registry]));
+      }
       core.info(`Logged in to ${plan.registry} as ${plan.secretUsername ? '***' : plan.username}`);
     });
   }

@@ -131,6 +131,21 @@ export function writeDockerAuth(registry: string, username: string, password: st
   fs.chmodSync(file, 0o600);
 }
 
+/**
+ * Checks credentials stored by writeDockerAuth against the registry: `docker login <registry>`
+ * with no user name reuses the stored ones (nothing secret on argv), so a refused token fails
+ * here rather than at push, after the build. The error is the engine's line, secrets replaced.
+ */
+export async function checkStoredLogin(registry: string, secrets: string[]): Promise<void> {
+  const result = await docker(['login', registry], { silent: true, allowFailure: true });
+  if (result.exitCode === 0) return;
+  const lines = result.stderr.split('\n').map((l) => l.trim());
+  let why = lines.find((l) => l.startsWith('Login did not succeed, error:'))?.replace(/^Login did not succeed, error:\s*/, '') ?? '';
+  why ||= lines.filter(Boolean).at(-1) ?? `exit code ${result.exitCode}`;
+  for (const secret of secrets) if (secret) why = why.split(secret).join('***');
+  throw new UserError(`Login to ${registry} as *** failed: ${why}`);
+}
+
 export async function logout(registry: string): Promise<void> {
   await docker(['logout', ...(registry === 'docker.io' ? [] : [registry])], { silent: true, allowFailure: true });
 }
