@@ -27,6 +27,9 @@ try {
       '--license',
       'licenses.txt',
       '--quiet',
+      // ncc's persistent cache (~/.cache/ncc) keeps module ids from earlier builds of other
+      // checkouts, so the bundle would depend on what was built before: always build fresh.
+      '--no-cache',
       // Types are checked by `npm run typecheck`; ncc's own check would fail on any file of the project.
       '--transpile-only',
     ],

@@ -47,6 +47,9 @@ try {
       '--license',
       'licenses.txt',
       '--quiet',
+      // ncc's persistent cache (~/.cache/ncc) keeps module ids from earlier builds of other
+      // checkouts, so the bundle would depend on what was built before: always build fresh.
+      '--no-cache',
     ],
     { cwd: root, stdio: 'inherit' },
   );
