@@ -135,6 +135,35 @@ function untagDigest(ref: string): void {
     docker(['image', 'rm', ref]);
 }
 
+/**
+ * Samples the peak RSS (VmHWM, kB) of the action's node process while `run` goes: it is found by
+ * a marker in its environment (its docker and ssh children carry it too, but are not node).
+ */
+async function peakRssKb<T>(marker: string, run: () => Promise<T>): Promise<{ value: T; peakKb: number; samples: number }> {
+  let peakKb = 0;
+  let samples = 0;
+  const sample = (): void => {
+    for (const pid of fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+      try {
+        if (!path.basename(fs.readlinkSync(`/proc/${pid}/exe`)).startsWith('node')) continue;
+        if (!fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(marker)) continue;
+        const kb = Number(/^VmHWM:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+        samples++;
+        peakKb = Math.max(peakKb, kb);
+      } catch {
+        // gone, or not ours to read
+      }
+    }
+  };
+  const timer = setInterval(sample, 100);
+  try {
+    const value = await run();
+    return { value, peakKb, samples };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
 const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 function cleanupHosts(): void {
@@ -194,8 +223,21 @@ describe('deploy (ssh provider) to two hosts', () => {
     // Only the local build tags keep the layers here: host1 (this engine) has to pull the digests.
     for (const ref of [v1.ref, v2.ref]) untagDigest(ref);
     const job = new Job({ workspace });
-    const first = await job.run('deploy', inputs({ image: v1.ref, 'setup-host': 'true' }));
+    const marker = `SLIPWAY_TEST_MEM_PROBE=${process.pid}-${Date.now()}`;
+    const probe = await peakRssKb(marker, () =>
+      job.run('deploy', inputs({ image: v1.ref, 'setup-host': 'true' }), { env: { [marker.split('=')[0]!]: marker.split('=')[1]! } }),
+    );
+    const first = probe.value;
     expect(first.failure, first.log).toBeUndefined();
+    // The image is piped from docker save into ssh, never held whole in the action's memory.
+    const streamed = new RegExp(`${escape(host2)}: streamed sha256:[0-9a-f]{12} over SSH \\((\\d+) bytes in [\\d.]+ s\\)`).exec(first.log);
+    expect(streamed, first.log).not.toBeNull();
+    const bytes = Number(streamed![1]);
+    console.info(`streamed ${bytes} bytes to host2; the action's peak RSS ${probe.peakKb} kB (${probe.samples} samples)`);
+    expect(bytes).toBeGreaterThan(Number(docker(['image', 'inspect', '--format', '{{.Size}}', v1.tag])) / 2);
+    expect(probe.samples).toBeGreaterThan(10);
+    // Measured: 115-150 MB peak for ~290 MB streamed; reading the whole tar into a Buffer needed more than its size.
+    expect(probe.peakKb * 1024).toBeLessThan(bytes * 0.8);
     expect(first.log).toContain(`${host1}: pulled ${v1.ref}`);
     expect(first.log).toMatch(new RegExp(`${escape(host2)}: cannot pull \\(.*connection refused.*\\); streaming the image over SSH`));
     for (const h of [1, 2] as const) expect(current(h)).toMatchObject({ releaseId: first.outputs['release-id'], slot: 'blue' });
@@ -276,6 +318,12 @@ describe('deploy (ssh provider) to two hosts', () => {
         new RegExp(`^deploy failed: Health check of ${APP}-${id} on ${escape(host2)} failed after \\d+ attempt\\(s\\).*status 404`),
       );
       expect(result.failure).not.toContain('\n');
+      // host2 got v1 streamed by the first deploy: found by image id, not streamed again.
+      expect(result.log).toContain(
+        `${host2}: image already present (${docker(['image', 'inspect', '--format', '{{.Id}}', v1.tag]).slice(0, 19)}`,
+      );
+      expect(result.log).not.toContain(`${host2}: cannot pull`);
+      expect(result.log).not.toMatch(new RegExp(`${escape(host2)}: streamed`));
       expectNoFailures(load1, 'host1');
       expectNoFailures(load2, 'host2');
       // host1 had switched: it was moved back; host2 never switched.
@@ -303,10 +351,11 @@ describe('deploy (ssh provider) to two hosts', () => {
     }
   });
 
-  it('the next deploy succeeds on both hosts, under load (host2 first; a runner without the image pulls it to stream it)', async () => {
+  it('the next deploy succeeds on both hosts, under load (host2 first; a runner without the image pulls it, and host2 has it by id: not streamed again)', async () => {
     const before = current(1).releaseId;
     // As on a deploy job's fresh runner: the image is in the registry only. host2 goes first and
-    // cannot pull, so the runner pulls it to stream it; host1 then finds it present.
+    // cannot pull, so the runner pulls it to find its id, which host2 already has (streamed by the
+    // first test's second deploy); host1 then finds it present.
     untagDigest(v2.ref);
     const job = new Job({ workspace });
     const { result, load1, load2 } = await deployUnderLoad(job, { hosts: `${host2}\n${host1}` });
@@ -318,11 +367,18 @@ describe('deploy (ssh provider) to two hosts', () => {
     const order = [
       `Deploy to ${host2}`,
       `${host2}: cannot pull`,
+      `${host2}: image already present (${docker(['image', 'inspect', '--format', '{{.Id}}', v2.tag]).slice(0, 19)}, by image id; not streamed again)`,
       `${host2}: ${id} serves`,
       `Deploy to ${host1}`,
       `${host1}: image already present`,
     ].map((line) => result.log.indexOf(line));
     expect(order.every((i) => i >= 0) && order.every((i, k) => k === 0 || i > order[k - 1]!), result.log).toBe(true);
+    // host2 already had v2 (loaded, so without its registry digest): not sent again, and the
+    // container runs that very image, by id.
+    expect(result.log).not.toMatch(new RegExp(`${escape(host2)}: streamed`));
+    expect(docker2(['inspect', '--format', '{{.State.Running}} {{.Config.Image}}', `${APP}-${id}`])).toBe(
+      `true ${docker(['image', 'inspect', '--format', '{{.Id}}', v2.tag])}`,
+    );
     for (const h of [1, 2] as const) {
       expect(current(h)).toMatchObject({ releaseId: id, container: `${APP}-${id}` });
       expect(proxiedRequests(h, `${APP}-${id}`), `host${h}`).toBeGreaterThan(0);

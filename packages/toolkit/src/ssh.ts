@@ -3,6 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { CommandError, UserError } from './errors';
 import { execTool, type ExecResult } from './exec';
+import { pipeCommands, type PipeCommand, type PipeResult } from './pipe';
 import { runnerTemp } from './runner';
 
 /**
@@ -196,6 +197,15 @@ export class SshClient {
     return result;
   }
 
+  /**
+   * Runs argv on the host with a local command's stdout as its stdin, streamed through a pipe
+   * (never held in memory); see `pipeCommands`. `streamFailure` turns the result into one line.
+   */
+  async runFrom(target: SshTarget, argv: readonly string[], source: PipeCommand, opts: { timeoutMs?: number } = {}): Promise<PipeResult> {
+    const sink = { command: 'ssh', args: [...this.baseArgs(target), target.host, shellQuote(argv)] };
+    return pipeCommands(source, sink, { timeoutMs: opts.timeoutMs });
+  }
+
   /** Forwards a local port to `remoteHost:remotePort` as seen from the target, over the master. */
   async forward(target: SshTarget, localPort: number, remotePort: number, remoteHost = '127.0.0.1'): Promise<() => Promise<void>> {
     const spec = `127.0.0.1:${localPort}:${remoteHost}:${remotePort}`;
@@ -242,6 +252,24 @@ export function explainSshFailure(stderr: string): string {
   if (/invalid format|error in libcrypto|Load key/i.test(stderr)) return '`ssh-private-key` is not a valid private key.';
   const last = stderr.trim().split('\n').pop();
   return last || 'ssh failed without a message.';
+}
+
+const lastLine = (text: string): string => text.trim().split('\n').pop() ?? '';
+
+/** Why `source | ssh host remote` failed, in one line; undefined when it did not. */
+export function streamFailure(r: PipeResult, what: { source: string; remote: string; host: string }): string | undefined {
+  if (!r.firstFailure && r.source.ok && r.sink.ok) return undefined;
+  const sent = `${(r.bytes / 1048576).toFixed(1)} MB sent`;
+  const exit = (s: PipeResult['source']): string =>
+    s.spawnError ?? (lastLine(s.stderr) || (s.signal ? `killed by ${s.signal}` : `exit code ${s.exitCode}`));
+  if (r.timedOut) return `\`${what.source} | ssh ${what.host} ${what.remote}\` timed out (${sent}).`;
+  if (r.firstFailure === 'source' || (r.firstFailure === undefined && !r.source.ok)) {
+    return `\`${what.source}\` failed on the runner (${sent}): ${exit(r.source)}`;
+  }
+  if (r.sink.exitCode === 255 || r.sink.spawnError) {
+    return `SSH connection to ${what.host} failed during \`${what.remote}\` (${sent}): ${r.sink.spawnError ?? explainSshFailure(r.sink.stderr)}`;
+  }
+  return `\`${what.remote}\` failed on ${what.host} (${sent}): ${exit(r.sink)}`;
 }
 
 /** A free TCP port on loopback, for local forwards. */

@@ -1,12 +1,15 @@
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import * as core from '@actions/core';
 import { UserError } from '@slipway/toolkit/errors';
 import { execTool } from '@slipway/toolkit/exec';
-import { formatTarget, shellQuote, type SshClient, type SshTarget } from '@slipway/toolkit/ssh';
+import { formatTarget, shellQuote, streamFailure, type SshClient, type SshTarget } from '@slipway/toolkit/ssh';
 import { haproxyConfig, maintCommand, parseShowStat, type ProxyLayout, type ServerStat, type Slot } from './haproxy';
 import { HostLock } from './lock';
+
+/** The image id (config digest) of `ref` in the runner's engine; undefined when it is not there (no pull). */
+export async function localImageId(ref: string): Promise<string | undefined> {
+  const r = await execTool('docker', ['image', 'inspect', '--format', '{{.Id}}', ref], { silent: true, quiet: true, allowFailure: true });
+  return r.exitCode === 0 && r.stdout.trim() ? r.stdout.trim() : undefined;
+}
 
 /** What the host says serves now (`<dir>/current`). */
 export interface HostCurrent {
@@ -175,34 +178,35 @@ export class RemoteHost {
   }
 
   /**
-   * Streams an image the host cannot pull: `docker save` here, `docker load` there; the host
-   * then runs it by image id (a loaded image carries no registry digest).
+   * Streams an image the host cannot pull: `docker save` here piped into `docker load` there
+   * (nothing held in memory); the host then runs it by image id (a loaded image carries no
+   * registry digest). An image the host already has by id is not sent again.
    */
-  async stream(ref: string): Promise<string> {
-    const inspect = (): Promise<{ exitCode: number; stdout: string }> =>
-      execTool('docker', ['image', 'inspect', '--format', '{{.Id}}', ref], { silent: true, quiet: true, allowFailure: true });
-    let local = await inspect();
-    if (local.exitCode !== 0) {
+  async stream(ref: string, log: (line: string) => void): Promise<string> {
+    let id = await localImageId(ref);
+    if (!id) {
       // A deploy job on another runner than the build: the image is in the registry, not here.
       await execTool('docker', ['pull', '--quiet', ref], {
         label: `Pulling ${ref} on the runner to stream it`,
         silent: true,
         timeoutMs: 900_000,
       });
-      local = await inspect();
-      if (local.exitCode !== 0)
-        throw new UserError(`${ref} is not in the runner's Docker engine after docker pull: nothing to stream to ${this.name}.`);
+      id = await localImageId(ref);
+      if (!id) throw new UserError(`${ref} is not in the runner's Docker engine after docker pull: nothing to stream to ${this.name}.`);
     }
-    const id = local.stdout.trim();
-    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-save-'));
-    try {
-      const file = path.join(tmp, 'image.tar');
-      await execTool('docker', ['save', '--output', file, id], { label: 'Saving the image locally', silent: true });
-      await this.run(['docker', 'load', '--quiet'], { input: fs.readFileSync(file), label: 'Loading the image', timeoutMs: 900_000 });
-    } finally {
-      fs.rmSync(tmp, { recursive: true, force: true });
+    if (await this.hasImage(id)) {
+      log(`${this.name}: image already present (${id.slice(0, 19)}, by image id; not streamed again)`);
+      return id;
     }
+    this.deployLock.assertHeld('`docker load` (Loading the image)');
+    const started = Date.now();
+    const remote = ['docker', 'load', '--quiet'];
+    const result = await this.ssh.runFrom(this.target, remote, { command: 'docker', args: ['save', id] }, { timeoutMs: 900_000 });
+    const why = streamFailure(result, { source: `docker save ${id.slice(0, 19)}`, remote: shellQuote(remote), host: this.name });
+    if (why) throw new UserError(`Streaming the image to ${this.name} failed: ${why}`);
     if (!(await this.hasImage(id))) throw new UserError(`The image streamed to ${this.name} is not there after docker load.`);
+    const secs = (Date.now() - started) / 1000;
+    log(`${this.name}: streamed ${id.slice(0, 19)} over SSH (${result.bytes} bytes in ${secs.toFixed(1)} s)`);
     return id;
   }
 

@@ -5,7 +5,7 @@ import type { ReleaseRecord } from '@slipway/toolkit/releases';
 import { freeLocalPort, SshClient } from '@slipway/toolkit/ssh';
 import { HealthCheckError, type ActivateContext, type DeployContext, type DeployResult, type HealthCheck, type Provider } from '../types';
 import { enableCommands, otherSlot, slotPort, type ProxyLayout } from './haproxy';
-import { keptMismatch, RemoteHost, type HostCurrent, type KeptContainer } from './host';
+import { keptMismatch, localImageId, RemoteHost, type HostCurrent, type KeptContainer } from './host';
 import type { SshInputs } from './inputs';
 
 /** What one host went through in this run: enough to put it back. */
@@ -298,6 +298,14 @@ export class SshProvider implements Provider {
       return image;
     }
     const mode = this.inputs.imageTransfer;
+    if (mode !== 'pull') {
+      // A streamed image has no registry digest on the host: look for it by id (the runner's copy, no pull).
+      const id = await localImageId(image);
+      if (id && (await host.hasImage(id))) {
+        log(`${host.name}: image already present (${id.slice(0, 19)}, by image id; not streamed again)`);
+        return id;
+      }
+    }
     if (mode !== 'stream') {
       const pulled = await host.pull(image);
       if (pulled.ok) {
@@ -307,7 +315,7 @@ export class SshProvider implements Provider {
       if (mode === 'pull') throw new UserError(`${host.name} could not pull ${image}: ${pulled.why}`);
       log(`${host.name}: cannot pull (${pulled.why}); streaming the image over SSH`);
     }
-    return host.stream(image);
+    return host.stream(image, log);
   }
 
   /** Keeps the newest `keep` releases (containers, env files, images); the serving one always. */
