@@ -196,7 +196,14 @@ describe('build-image failing stages push nothing', () => {
   it('a failing build shows the instruction, its line and the last output', async () => {
     const name = repo('build');
     const job = new Job({ toolCache, workspace: tinyProject({ run: 'echo preparing && echo "no such thing" >&2 && exit 3' }), env });
+    // The failed step's container is removed (the classic builder keeps it unless --force-rm).
+    const failedSteps = (): number =>
+      spawnSync('docker', ['ps', '-a', '--no-trunc', '--format', '{{.Command}}'], { encoding: 'utf8', env: { ...process.env, ...env } })
+        .stdout.split('\n')
+        .filter((c) => c.includes('no such thing')).length;
+    const before = failedSteps();
     const step = await job.run('build-image', { image: `${registry}/${name}`, push: 'true' }, LONG);
+    expect(failedSteps()).toBe(before);
     expect(step.exitCode).toBe(1);
     expect(step.failure).toContain('Build failed at step 3/');
     expect(step.failure).toContain('(Dockerfile:3) RUN echo preparing');

@@ -81,6 +81,8 @@ export function buildArgv(spec: BuildSpec, builder: Builder): string[] {
     if (spec.load) args.push('--load');
     args.push('--progress', 'plain');
   } else {
+    // A failed step's container would otherwise stay behind on the runner, one per failed build.
+    args.push('--force-rm');
     if (spec.secrets && Object.keys(spec.secrets).length) {
       throw new Error('the classic builder has no build secrets: rewrite the Dockerfile first');
     }

@@ -116,6 +116,7 @@ describe('docker argv', () => {
       'host',
       '--iidfile',
       '/t/iid',
+      '--force-rm',
       '/ws',
     ]);
     expect(() => buildArgv({ ...spec, secrets: { s: '/t/s' } }, 'classic')).toThrow('classic builder has no build secrets');
