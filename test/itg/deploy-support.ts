@@ -167,7 +167,13 @@ export function parseWrk(out: string, durationSec: number): LoadResult {
 }
 
 /** Removes what deploys of `app` left on the loopback host: containers, haproxy, remote dir. */
-export function cleanupHost(app: string, remoteDir: string, env: Record<string, string>): void {
+/** Removes the apps' containers, stops their HAProxy and removes the host's remote dir (once, after every app). */
+export function cleanupHost(apps: string | string[], remoteDir: string, env: Record<string, string>): void {
+  for (const app of typeof apps === 'string' ? [apps] : apps) cleanupApp(app, remoteDir, env);
+  fs.rmSync(remoteDir, { recursive: true, force: true });
+}
+
+function cleanupApp(app: string, remoteDir: string, env: Record<string, string>): void {
   const denv: Record<string, string> = env.DOCKER_HOST ? { DOCKER_HOST: env.DOCKER_HOST } : {};
   try {
     const ids = sh('docker', ['ps', '-aq', '--filter', `label=slipway.app=${app}`], denv)
@@ -187,5 +193,4 @@ export function cleanupHost(app: string, remoteDir: string, env: Record<string, 
       }
     }
   }
-  fs.rmSync(remoteDir, { recursive: true, force: true });
 }

@@ -61,8 +61,8 @@ beforeAll(() => {
 
 afterAll(() => {
   if (!env) return;
-  cleanupHost('shoprbpg', remoteDir, env);
-  cleanupHost('shoprbmy', remoteDir, env);
+  // Both apps share the remote dir: one call, so the second app's HAProxy is found before the dir goes.
+  cleanupHost(['shoprbpg', 'shoprbmy'], remoteDir, env);
   pg.drop(PG_DB);
   maria.drop(MY_DB);
 });
