@@ -23,9 +23,8 @@
  * error the service would give AND recorded in `violations`.
  */
 import { createHash, createHmac, randomBytes, randomUUID } from 'node:crypto';
-import type * as http from 'node:http';
-import { BlobAccount } from './azure-blob';
-import { answer, listen, refuse, serveTwirp, type TwirpAnswer, type TwirpCall } from './twirp';
+import { ResultsServiceStandIn } from './results-service';
+import { answer, refuse, type TwirpAnswer, type TwirpService } from './twirp';
 
 export type { BlobCall } from './azure-blob';
 export type { TwirpCall } from './twirp';
@@ -79,33 +78,28 @@ interface Claims {
   nbf?: number;
 }
 
-export class ArtifactV2StandIn {
+export class ArtifactV2StandIn extends ResultsServiceStandIn {
   /** The workflow run's backend id, and the job's (of the default token). */
   readonly runBackendId = randomUUID();
   readonly jobBackendId = randomUUID();
   /** ACTIONS_RUNTIME_TOKEN for the default job. */
   readonly token: string;
-  readonly twirp: TwirpCall[] = [];
-  readonly violations: string[] = [];
   readonly artifacts: Artifact[] = [];
   options: ArtifactV2Options;
-  private readonly account: BlobAccount;
   private readonly secret = randomBytes(32);
-  private listening?: Awaited<ReturnType<typeof listen>>;
   private nextId = 4_000_001;
 
   constructor(options: ArtifactV2Options = {}) {
-    this.options = options;
-    this.token = this.issueToken();
-    this.account = new BlobAccount({
+    super({
       host: ACCOUNT_HOST,
       owner: 'artifact',
       lookup: (blob) => {
         const artifact = this.artifacts.find((a) => a.blob === blob && !a.deleted);
         return artifact && { record: artifact, sealed: artifact.finalized };
       },
-      violation: (m) => this.violation(m),
     });
+    this.options = options;
+    this.token = this.issueToken();
   }
 
   /**
@@ -127,55 +121,18 @@ export class ArtifactV2StandIn {
     return `${head}.${body}.${this.jwtSignature(`${head}.${body}`)}`;
   }
 
-  /** The Azure Blob requests, in order. */
-  get blobs(): BlobAccount['calls'] {
-    return this.account.calls;
-  }
-
-  async start(): Promise<this> {
-    this.listening = await listen(
-      (req, body, res) => this.handle(req, body, res),
-      (m) => this.violation(m),
-    );
-    return this;
-  }
-
-  async stop(): Promise<void> {
-    await this.listening?.stop();
-    this.listening = undefined;
-  }
-
-  get resultsUrl(): string {
-    return `http://127.0.0.1:${this.listening?.port ?? 0}/`;
-  }
-
   /** What a hosted runner gives a step for artifacts (plus the proxy that reaches the blob host). */
   env(token = this.token): Record<string, string> {
     return {
       ACTIONS_RESULTS_URL: this.resultsUrl,
       ACTIONS_RUNTIME_TOKEN: token,
-      HTTP_PROXY: `http://127.0.0.1:${this.listening?.port ?? 0}`,
+      HTTP_PROXY: this.proxyUrl,
     };
   }
 
   /** The proxy the Azure SDK needs to reach the signed URLs from the test process. */
   get proxyOptions(): { host: string; port: number } {
-    return { host: 'http://127.0.0.1', port: this.listening?.port ?? 0 };
-  }
-
-  /** Twirp calls of one method, in order. */
-  calls(method: string): TwirpCall[] {
-    return this.twirp.filter((c) => c.method === method);
-  }
-
-  reset(): void {
-    this.twirp.length = 0;
-    this.account.reset();
-    this.violations.length = 0;
-  }
-
-  private violation(message: string): void {
-    this.violations.push(message);
+    return { host: 'http://127.0.0.1', port: this.port };
   }
 
   private jwtSignature(data: string): string {
@@ -193,32 +150,20 @@ export class ArtifactV2StandIn {
     return claims;
   }
 
-  private handle(req: http.IncomingMessage, body: Buffer, res: http.ServerResponse): void {
-    if (this.account.serve(req, body, res)) return;
-    const url = new URL(req.url ?? '/', `http://${req.headers.host ?? '127.0.0.1'}`);
-    if (url.pathname.startsWith('/twirp/')) {
-      return serveTwirp(
-        {
-          name: ARTIFACT_SERVICE,
-          fields: FIELDS,
-          calls: this.twirp,
-          violation: (m) => this.violation(m),
-          authenticate: (authorization) => {
-            if (!authorization?.startsWith('Bearer ')) return 'no Bearer runtime token';
-            const claims = this.verify(authorization.slice('Bearer '.length));
-            return typeof claims === 'string' ? claims : undefined;
-          },
-          unavailable: () => this.options.twirpStatus,
-          handle: (method, b, bearer) => this.twirpCall(method, b, this.verify(bearer) as Claims),
-        },
-        req,
-        url,
-        body,
-        res,
-      );
-    }
-    this.violation(`unexpected request ${req.method} ${req.url}`);
-    res.writeHead(404).end();
+  protected twirpService(): TwirpService {
+    return {
+      name: ARTIFACT_SERVICE,
+      fields: FIELDS,
+      calls: this.twirp,
+      violation: (m) => this.violation(m),
+      authenticate: (authorization) => {
+        if (!authorization?.startsWith('Bearer ')) return 'no Bearer runtime token';
+        const claims = this.verify(authorization.slice('Bearer '.length));
+        return typeof claims === 'string' ? claims : undefined;
+      },
+      unavailable: () => this.options.twirpStatus,
+      handle: (method, b, bearer) => this.twirpCall(method, b, this.verify(bearer) as Claims),
+    };
   }
 
   // --- Twirp -------------------------------------------------------------------------------

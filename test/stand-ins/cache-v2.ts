@@ -18,9 +18,8 @@
  * errors into warnings and a test must still see them.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import type * as http from 'node:http';
-import { BlobAccount } from './azure-blob';
-import { answer, listen, refuse, serveTwirp, type TwirpAnswer, type TwirpCall } from './twirp';
+import { ResultsServiceStandIn } from './results-service';
+import { answer, refuse, type TwirpAnswer, type TwirpService } from './twirp';
 
 export type { BlobCall } from './azure-blob';
 export type { TwirpCall } from './twirp';
@@ -55,50 +54,23 @@ const FIELDS: Record<string, string[]> = {
   GetCacheEntryDownloadURL: ['metadata', 'key', 'restore_keys', 'version'],
 };
 
-export class CacheV2StandIn {
+export class CacheV2StandIn extends ResultsServiceStandIn {
   readonly token: string;
-  readonly twirp: TwirpCall[] = [];
-  readonly violations: string[] = [];
   readonly entries: CacheEntry[] = [];
   options: CacheV2Options;
-  private readonly account: BlobAccount;
-  private listening?: Awaited<ReturnType<typeof listen>>;
   private nextId = 1;
 
   constructor(options: CacheV2Options = {}) {
-    this.options = options;
-    this.token = options.token ?? `runtime-${randomBytes(8).toString('hex')}`;
-    this.account = new BlobAccount({
+    super({
       host: ACCOUNT_HOST,
       owner: 'cache entry',
       lookup: (blob) => {
         const entry = this.entries.find((e) => e.blob === blob);
         return entry && { record: entry, sealed: entry.finalized };
       },
-      violation: (m) => this.violation(m),
     });
-  }
-
-  /** The Azure Blob requests, in order. */
-  get blobs(): BlobAccount['calls'] {
-    return this.account.calls;
-  }
-
-  async start(): Promise<this> {
-    this.listening = await listen(
-      (req, body, res) => this.handle(req, body, res),
-      (m) => this.violation(m),
-    );
-    return this;
-  }
-
-  async stop(): Promise<void> {
-    await this.listening?.stop();
-    this.listening = undefined;
-  }
-
-  get resultsUrl(): string {
-    return `http://127.0.0.1:${this.listening?.port ?? 0}/`;
+    this.options = options;
+    this.token = options.token ?? `runtime-${randomBytes(8).toString('hex')}`;
   }
 
   /** What a hosted runner gives a step for the cache (plus the proxy that reaches the blob host). */
@@ -107,45 +79,27 @@ export class CacheV2StandIn {
       ACTIONS_CACHE_SERVICE_V2: 'true',
       ACTIONS_RESULTS_URL: this.resultsUrl,
       ACTIONS_RUNTIME_TOKEN: this.token,
-      HTTP_PROXY: `http://127.0.0.1:${this.listening?.port ?? 0}`,
+      HTTP_PROXY: this.proxyUrl,
     };
   }
 
-  /** Twirp calls of one method, in order. */
-  calls(method: string): TwirpCall[] {
-    return this.twirp.filter((c) => c.method === method);
+  protected twirpService(): TwirpService {
+    return {
+      name: SERVICE,
+      fields: FIELDS,
+      calls: this.twirp,
+      violation: (m) => this.violation(m),
+      authenticate: (authorization) => (authorization === `Bearer ${this.token}` ? undefined : 'missing or wrong runtime token'),
+      unavailable: () => this.options.twirpStatus,
+      handle: (method, b) => this.twirpCall(method, b),
+    };
   }
 
-  reset(): void {
-    this.twirp.length = 0;
-    this.account.reset();
-    this.violations.length = 0;
-  }
-
-  private violation(message: string): void {
-    this.violations.push(message);
-  }
-
-  private handle(req: http.IncomingMessage, body: Buffer, res: http.ServerResponse): void {
-    if (this.account.serve(req, body, res)) return;
-    const url = new URL(req.url ?? '/', `http://${req.headers.host ?? '127.0.0.1'}`);
-    if (url.pathname.startsWith(`/twirp/`)) {
-      const service = {
-        name: SERVICE,
-        fields: FIELDS,
-        calls: this.twirp,
-        violation: (m: string) => this.violation(m),
-        authenticate: (authorization?: string) => (authorization === `Bearer ${this.token}` ? undefined : 'missing or wrong runtime token'),
-        unavailable: () => this.options.twirpStatus,
-        handle: (method: string, b: Record<string, unknown>) => this.twirpCall(method, b),
-      };
-      const gate = url.pathname.endsWith('/CreateCacheEntry') ? this.options.createGate : undefined;
-      if (!gate) return serveTwirp(service, req, url, body, res);
-      void gate.then(() => serveTwirp(service, req, url, body, res));
-      return;
-    }
-    this.violation(`unexpected request ${req.method} ${req.url}`);
-    res.writeHead(404).end();
+  /** `createGate` holds CreateCacheEntry back until it settles (two saves racing). */
+  protected override serveTwirpRequest(serve: () => void, url: URL): void {
+    const gate = url.pathname.endsWith('/CreateCacheEntry') ? this.options.createGate : undefined;
+    if (!gate) return serve();
+    void gate.then(serve);
   }
 
   // --- Twirp -------------------------------------------------------------------------------
