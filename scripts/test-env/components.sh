@@ -254,26 +254,22 @@ registry_down() {
 # ===========================================================================
 # sshd: a "VPS" on 127.0.0.1:2222, root by key only
 # ===========================================================================
+# The sshd_config both test hosts use: root by key only. Args: port, address, host key, pid file,
+# authorized keys file.
+sshd_config_lines() {
+	printf '%s\n' "Port $1" "ListenAddress $2" "HostKey $3" "PidFile $4" "AuthorizedKeysFile $5" \
+		'PermitRootLogin prohibit-password' 'PubkeyAuthentication yes' 'PasswordAuthentication no' \
+		'KbdInteractiveAuthentication no' 'UsePAM no' 'StrictModes no' 'X11Forwarding no' 'PrintMotd no' \
+		'Subsystem sftp internal-sftp'
+}
+
 sshd_write_config() {
 	local new
 	new="$(
 		cat <<EOF
 # written by scripts/test-env (slipway); regenerated on every up
-Port $SSH_PORT
-ListenAddress 127.0.0.1
-HostKey $SSH_DIR/host_key
-PidFile $SSH_DIR/sshd.pid
-AuthorizedKeysFile $SSH_DIR/authorized_keys
-PermitRootLogin prohibit-password
-PubkeyAuthentication yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-StrictModes no
-X11Forwarding no
-PrintMotd no
-Subsystem sftp internal-sftp
 EOF
+		sshd_config_lines "$SSH_PORT" 127.0.0.1 "$SSH_DIR/host_key" "$SSH_DIR/sshd.pid" "$SSH_DIR/authorized_keys"
 	)"
 	if [[ ! -f "$SSH_DIR/sshd_config" || "$(<"$SSH_DIR/sshd_config")" != "$new" ]]; then
 		printf '%s\n' "$new" >"$SSH_DIR/sshd_config"
@@ -417,23 +413,10 @@ host2_files() {
 	read -r type blob _rest <"$key.pub"
 	printf '%s %s %s\n' "$H2_ADDR" "$type" "$blob" >"$H2_DIR/known_hosts"
 	# Paths as host2 sees them (host2-init.sh binds its directories over these).
-	cat >"$H2_DIR/etc/ssh/sshd_config" <<EOF
-# written by scripts/test-env (slipway host2); regenerated on every up
-Port 22
-ListenAddress $H2_ADDR
-HostKey /etc/ssh/ssh_host_ed25519_key
-PidFile /run/sshd.pid
-AuthorizedKeysFile .ssh/authorized_keys
-PermitRootLogin prohibit-password
-PubkeyAuthentication yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-StrictModes no
-X11Forwarding no
-PrintMotd no
-Subsystem sftp internal-sftp
-EOF
+	{
+		echo '# written by scripts/test-env (slipway host2); regenerated on every up'
+		sshd_config_lines 22 "$H2_ADDR" /etc/ssh/ssh_host_ed25519_key /run/sshd.pid .ssh/authorized_keys
+	} >"$H2_DIR/etc/ssh/sshd_config"
 }
 
 host2_net_up() {
