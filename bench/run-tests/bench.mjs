@@ -31,9 +31,11 @@ const OFF = { 'check-migrations': 'false', 'system-check': 'false', collectstati
 async function run(inputs) {
   const job = new Job({ workspace: copyProject(suite) });
   seedSetupDjango(job, { venv, projectDir: job.workspace, settingsModule: 'benchsite.settings' });
+  const t0 = performance.now();
   const step = await job.run('run-tests', { ...OFF, ...inputs });
+  const wall = (performance.now() - t0) / 1000;
   if (step.exitCode !== 0) throw new Error(`run-tests failed: ${step.failure}\n${step.log.slice(-3000)}`);
-  return { seconds: Number(step.outputs.duration), step };
+  return { seconds: Number(step.outputs.duration), wall, step };
 }
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -49,20 +51,32 @@ const load = () =>
 console.log(`\n${tests} tests, ${os.availableParallelism()} cores, load average before: ${load()}`);
 const serial = [];
 const parallel = [];
+const serialWall = [];
+const parallelWall = [];
 let junit = '';
 let total = 0;
 for (let i = 0; i < repeats; i++) {
   const s = await run({ parallel: '1' });
   serial.push(s.seconds);
+  serialWall.push(s.wall);
   junit = s.step.outputs['junit-path'];
   total = Number(s.step.outputs.total);
-  parallel.push((await run({ parallel: 'auto' })).seconds);
-  console.log(`  round ${i + 1}: serial ${s.seconds}s, parallel auto ${parallel.at(-1)}s (load ${load()})`);
+  const p = await run({ parallel: 'auto' });
+  parallel.push(p.seconds);
+  parallelWall.push(p.wall);
+  console.log(
+    `  round ${i + 1}: serial ${s.seconds}s, parallel auto ${p.seconds}s; whole step ${s.wall.toFixed(2)}s vs ${p.wall.toFixed(2)}s (load ${load()})`,
+  );
 }
 if (total !== tests) throw new Error(`expected ${tests} tests, the run reported ${total}`);
 const speedup = median(serial) / median(parallel);
 console.log(
   `serial (baseline) median ${median(serial)}s; parallel auto median ${median(parallel)}s; speedup ${speedup.toFixed(2)}x (target >= 1.7x)`,
+);
+// The whole step as the job sees it: the same plus the action's own start (Node, detection, the
+// tools check), which serial and parallel pay alike.
+console.log(
+  `whole step: serial median ${median(serialWall).toFixed(2)}s; parallel auto median ${median(parallelWall).toFixed(2)}s; ${(median(serialWall) / median(parallelWall)).toFixed(2)}x`,
 );
 
 // Shards by recorded timings: each shard's duration, run one after another.
