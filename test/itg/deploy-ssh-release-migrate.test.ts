@@ -3,7 +3,8 @@
  * session: plan, migration lock, apply, state after) runs in the new release on the target, over
  * the deploy's SSH connection, with the release's venv and env file; the release record holds
  * the migration state before and after as the database really is; a failed migration leaves
- * the old release serving (wrk, zero failed requests).
+ * the old release serving (wrk, zero failed requests); rollback `database: migrate-back` runs
+ * on the target in the release being left (the only one with the newer migration's file).
  * The private sshd "VPS" (test/security/vps.ts), the real HAProxy, gunicorn, a SQLite database.
  * Own app name, remote dir and ports (19400-19499).
  */
@@ -275,5 +276,31 @@ describe('migrate: true with ssh-runtime: release-dir (the migrate logic on the 
     expect(sqlite('SELECT COUNT(*) FROM django_migrations')[0]![0]).toBe(before);
     expect(fs.readdirSync(path.join(appDir, 'releases')).sort(), 'the failed release dir removed').toEqual([first, second].sort());
     expect(fs.existsSync(path.join(appDir, 'lock'))).toBe(false);
+  });
+
+  it('rollback `database: migrate-back` runs on the target, in the release being left (it has 0005), under load', async () => {
+    const load = startLoad(FRONT, 60);
+    const job = new Job({ workspace: fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-rdmig-rb-')) });
+    fs.cpSync(path.join(workspace, 'releases'), path.join(job.workspace, 'releases'), { recursive: true });
+    let r: StepResult;
+    try {
+      // No `env`: the release dir brings its own env file; the runner has no image to run.
+      r = await job.run('rollback', { ...ssh(), database: 'migrate-back' });
+    } finally {
+      const l = await load.stop();
+      loads.push(l);
+      expect({ non2xx: l.non2xx, socketErrors: l.socketErrors }, l.raw).toEqual({ non2xx: 0, socketErrors: 0 });
+      fs.cpSync(path.join(job.workspace, 'releases'), path.join(workspace, 'releases'), { recursive: true });
+      fs.rmSync(job.workspace, { recursive: true, force: true });
+    }
+    expect(r.failure, r.log).toBeUndefined();
+    expect(serving()).toBe(first);
+    expect(r.log).toMatch(/unapply catalog: 0005_product_note/);
+    expect(noteColumn(), 'the column 0005 added is gone').toBe(false);
+    const wanted = record(first).migrations!.after!;
+    expect(dbState(Object.keys(wanted))).toEqual(wanted);
+    const rollbackRecord = record(r.outputs['release-id']!);
+    expect(rollbackRecord.migrations).toMatchObject({ before: record(second).migrations!.after, after: wanted });
+    expect(fs.readdirSync(path.join(appDir, 'releases', second)).filter((f) => f.startsWith('.slipway-python'))).toEqual([]);
   });
 });

@@ -1,3 +1,4 @@
+import type { MigrationHost } from '@slipway/migrate/lib';
 import { UserError } from '@slipway/toolkit/errors';
 import type { HealthResult } from '@slipway/toolkit/health';
 import type { ReleaseMigrations, ReleaseRecord } from '@slipway/toolkit/releases';
@@ -81,6 +82,13 @@ export interface Provider {
   deploy(ctx: DeployContext): Promise<DeployResult>;
   /** Serves a recorded release again (rollback). */
   activate(record: ReleaseRecord, ctx: ActivateContext): Promise<DeployResult>;
+  /**
+   * A recorded release's own Python against the target's database, for rollback's database steps,
+   * when the provider keeps the release where only it can run it (ssh release-dir: the release
+   * dir on the first host, with its env file). Without it, rollback runs the release's image on
+   * the runner. Refuses (UserError) a release that is no longer kept.
+   */
+  migrationHost?(record: ReleaseRecord): Promise<{ host: MigrationHost; close(): Promise<void> }>;
   /** Frees connections and temporary files. Always called, also after a failure. */
   close(): Promise<void>;
 }

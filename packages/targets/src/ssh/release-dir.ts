@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import * as core from '@actions/core';
 import { UserError } from '@slipway/toolkit/errors';
+import type { MigrationHost } from '@slipway/migrate/lib';
 import { migrateRelease } from '@slipway/migrate/release';
 import type { ReleaseMigrations, ReleaseRecord } from '@slipway/toolkit/releases';
 import { HealthCheckError, type ActivateContext, type DeployContext, type DeployResult, type HealthCheck } from '../types';
@@ -116,6 +117,28 @@ export class ReleaseDirProvider extends SshProvider {
     return this.rolling(true, Number.POSITIVE_INFINITY, (host) =>
       this.rollOutRelease(host, { releaseId: record.providerReleaseId, image: record.image, health: ctx.health, log: ctx.log }),
     );
+  }
+
+  /** The recorded release's venv Python in its kept release dir on the first host (the database is shared). */
+  async migrationHost(record: ReleaseRecord): Promise<{ host: MigrationHost; close(): Promise<void> }> {
+    const host = this.hosts[0]!;
+    await host.connect();
+    const id = record.providerReleaseId || record.id;
+    const spec = await this.specOf(host, id);
+    const l = this.layoutOf(host, spec);
+    const kept = await host.run(['test', '-x', `${venvDir(l, id)}/bin/python`, '-a', '-f', envFilePath(l, id)], { allowFailure: true });
+    if (kept.exitCode !== 0)
+      throw new UserError(
+        `Release ${id} is no longer kept on ${host.name} (pruned by \`keep-releases\`): its migrations cannot run there.`,
+      );
+    const python = releaseMigrationHost({ host, layout: l, releaseId: id, settingsModule: spec.gunicorn.settingsModule });
+    return {
+      host: python,
+      close: async () => {
+        await python.removePidFiles().catch(() => undefined);
+        python.dispose();
+      },
+    };
   }
 
   /** The commit checked out, as a tar.gz in memory (only tracked files: no .env, .venv or build leftovers). */
