@@ -139,6 +139,20 @@ const record = (id: string): { outcome: string; migrations: Migrations | null } 
 const serving = (): string => (JSON.parse(fs.readFileSync(path.join(appDir, 'current.json'), 'utf8')) as { releaseId: string }).releaseId;
 const noteColumn = (): boolean => sqlite("SELECT name FROM pragma_table_info('catalog_product')").some(([c]) => c === 'note');
 
+/** Helper Pythons (migrate's, rollback's plan) still running from a release dir of this app: none once a step ends. */
+function remotePythons(): string[] {
+  const found: string[] = [];
+  for (const p of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const cmdline = fs.readFileSync(`/proc/${p}/cmdline`, 'latin1');
+      if (cmdline.includes(`${appDir}/releases/`) && cmdline.includes('SLIPWAY_JSON')) found.push(`${p}: ${cmdline.slice(0, 120)}`);
+    } catch {
+      // gone
+    }
+  }
+  return found;
+}
+
 /** Holds the SQLite migration lock (an flock on <db>.slipway-lock, as the helper takes it) until stdin closes. */
 function holdLock(): { child: ChildProcess; held: Promise<void>; release: () => Promise<number> } {
   const child = spawn(
@@ -226,6 +240,7 @@ describe('migrate: true with ssh-runtime: release-dir (the migrate logic on the 
     expect(result.log).toMatch(/migrations applied with release \S+: .*catalog\.0004_product_slug_unique/);
     // The helpers' pid files are gone; the secret went through the env file only.
     expect(fs.readdirSync(path.join(appDir, 'releases', first)).filter((f) => f.startsWith('.slipway-python'))).toEqual([]);
+    expect(remotePythons(), 'the session ended with the step: its remote Python (and its lock) is gone').toEqual([]);
   });
 
   it('a new migration under load waits for the migration lock, then is applied before traffic moves; before/after/applied recorded', async () => {
@@ -248,6 +263,7 @@ describe('migrate: true with ssh-runtime: release-dir (the migrate logic on the 
     }
     await new Promise((r) => setTimeout(r, 3000));
     expect(noteColumn(), 'nothing applied while another holds the lock').toBe(false);
+    expect(remotePythons().length, 'the helper waits for the lock, in the new release on the target').toBeGreaterThan(0);
     const releasedAt = await lock.release();
     const result = await deploying;
     expect(result.failure, result.log).toBeUndefined();
@@ -262,6 +278,7 @@ describe('migrate: true with ssh-runtime: release-dir (the migrate logic on the 
     expect(m.after).toEqual({ ...m.before, catalog: '0005_product_note' });
     expect(m.after).toEqual(dbState(Object.keys(m.after!)));
     expect(result.log).toMatch(/migrations applied with release \S+: catalog\.0005_product_note/);
+    expect(remotePythons()).toEqual([]);
   });
 
   it('a failing migration: one line naming it, the old release keeps serving (zero failed requests), nothing applied', async () => {
@@ -302,5 +319,6 @@ describe('migrate: true with ssh-runtime: release-dir (the migrate logic on the 
     const rollbackRecord = record(r.outputs['release-id']!);
     expect(rollbackRecord.migrations).toMatchObject({ before: record(second).migrations!.after, after: wanted });
     expect(fs.readdirSync(path.join(appDir, 'releases', second)).filter((f) => f.startsWith('.slipway-python'))).toEqual([]);
+    expect(remotePythons()).toEqual([]);
   });
 });
