@@ -15,6 +15,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureServices } from '../harness/services';
 import { Job, REPO_ROOT, type StepResult } from '../harness/job';
+import { ArgvSampler } from '../security/argv-sampler';
 import { canaryKeyPair } from '../security/canary';
 import { startVps, type Vps } from '../security/vps';
 import { startLoad, type LoadResult } from './deploy-support';
@@ -32,6 +33,7 @@ let appDir: string;
 let workspace: string;
 let database: string;
 const loads: LoadResult[] = [];
+const sampler = new ArgvSampler();
 
 interface Migrations {
   before: Record<string, string | null> | null;
@@ -196,17 +198,18 @@ beforeAll(async () => {
   git(['init', '-q', '-b', 'main']);
   git(['add', '-A']);
   git(['commit', '-q', '-m', 'shop v1']);
+  // Every 50 ms: a Python start-up alone takes longer, so no remote command here lives unseen.
+  sampler.start(50);
 }, 300_000);
 
 afterAll(() => {
-  for (const pidFile of ['blue.pid', 'green.pid', 'haproxy.pid'].map((f) => appDir && path.join(appDir, f))) {
-    if (!pidFile || !fs.existsSync(pidFile)) continue;
-    for (const pid of fs.readFileSync(pidFile, 'utf8').split(/\s+/).filter(Boolean)) {
-      try {
-        process.kill(Number(pid), 'SIGKILL');
-      } catch {
-        // gone
-      }
+  sampler.stop();
+  // Everything started from this app's dir: HAProxy, gunicorn masters and their workers.
+  for (const p of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      if (appDir && fs.readFileSync(`/proc/${p}/cmdline`, 'latin1').includes(appDir)) process.kill(Number(p), 'SIGKILL');
+    } catch {
+      // gone
     }
   }
   vps?.stop();
@@ -320,5 +323,15 @@ describe('migrate: true with ssh-runtime: release-dir (the migrate logic on the 
     expect(rollbackRecord.migrations).toMatchObject({ before: record(second).migrations!.after, after: wanted });
     expect(fs.readdirSync(path.join(appDir, 'releases', second)).filter((f) => f.startsWith('.slipway-python'))).toEqual([]);
     expect(remotePythons()).toEqual([]);
+  });
+
+  it('the secret was never on any command line on this machine (the helper, its lock, the way back: env file only)', () => {
+    sampler.sample();
+    expect(sampler.samples).toBeGreaterThan(100);
+    expect([...sampler.seen].filter((l) => l.includes(SECRET.slice(0, 20)))).toEqual([]);
+    // ... while the helper did run through the sampled sshd, as the release's venv Python.
+    expect(
+      [...sampler.seen].some((l) => l.includes(`${appDir}/releases/`) && l.includes('.venv/bin/python') && l.includes('SLIPWAY_JSON')),
+    ).toBe(true);
   });
 });
