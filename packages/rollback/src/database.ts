@@ -17,6 +17,7 @@ import {
 import { ensureWritableDir, requireBackupTools } from '@slipway/toolkit/db-backup';
 import { requireClient } from '@slipway/toolkit/db-clients';
 import { CommandError, UserError, tail } from '@slipway/toolkit/errors';
+import type { DatabaseSettings } from '@slipway/toolkit/django';
 import type { ReleaseRecord } from '@slipway/toolkit/releases';
 import { runnerTemp } from '@slipway/toolkit/runner';
 import type { MigrationState } from '@slipway/toolkit/state';
@@ -169,12 +170,9 @@ export async function planDatabase(
       );
     }
     const tool = file.endsWith('.dbbackup') ? 'dbbackup' : 'vendor';
-    await withHost(hosts, res.current, async (host) => {
-      const db = await databaseSettings({ host, database: 'default' });
-      requireBackupTools(db);
-      if (db.vendor === 'postgresql') requireClient('pg_restore', 'restoring a PostgreSQL backup');
-      if (db.vendor === 'mysql') requireClient('mysql', 'restoring a MySQL backup');
-    });
+    const db = await checkFreshBackup(hosts, res.current);
+    if (db.vendor === 'postgresql') requireClient('pg_restore', 'restoring a PostgreSQL backup');
+    if (db.vendor === 'mysql') requireClient('mysql', 'restoring a MySQL backup');
     const countsNow = await tableCounts(hosts, res.current);
     return {
       mode,
@@ -203,7 +201,24 @@ export async function planDatabase(
       `Input \`database: migrate-back\`: neither release has the migrations ${answer.missing.join(', ')}; nothing was changed.`,
     );
   }
+  await checkFreshBackup(hosts, release);
   return { mode, release, liveState: answer.state, targetState: wanted, steps: answer.steps };
+}
+
+/**
+ * The fresh backup before the database step is taken on the runner: refused now, before anything
+ * changes, when it cannot be (no pg_dump / mysqldump; a SQLite file the runner does not see, as
+ * on an ssh release-dir host: Python's sqlite3 would back up a new empty file instead).
+ */
+async function checkFreshBackup(hosts: ReleaseHosts, release: ReleaseRecord): Promise<DatabaseSettings> {
+  const db = await withHost(hosts, release, (host) => databaseSettings({ host, database: 'default' }));
+  requireBackupTools(db);
+  if (db.vendor === 'sqlite' && !fs.existsSync(db.name)) {
+    throw new UserError(
+      `The rollback backs the database up from this runner before changing it, but the SQLite database ${db.name} is not on this runner (it is on the host); nothing was changed. Use \`database: none\` and move the schema on the host.`,
+    );
+  }
+  return db;
 }
 
 /** The irreversible migration on the path, if any: the rollback refuses before changing anything. */

@@ -35,7 +35,7 @@ const current = rec('2', { catalog: '0005_note' });
 const res: Resolution = { current, target, undone: [current] };
 
 /** Hosts whose Python answers the plan script's `path` request: `knows` says which releases have the migrations. */
-function fakeHosts(knows: string[], needsEnv: boolean): ReleaseHosts & { asked: string[]; closed: string[] } {
+function fakeHosts(knows: string[], needsEnv: boolean, sqliteFile = dbFile): ReleaseHosts & { asked: string[]; closed: string[] } {
   const asked: string[] = [];
   const closed: string[] = [];
   return {
@@ -48,16 +48,23 @@ function fakeHosts(knows: string[], needsEnv: boolean): ReleaseHosts & { asked: 
         managePy: 'manage.py',
         localPython: 'python3',
         python: (args) => {
-          asked.push(`${release.id} ${(JSON.parse(args.at(-1)!) as { cmd: string }).cmd}`);
+          const cmd = (JSON.parse(args.at(-1)!) as { cmd: string }).cmd;
+          asked.push(`${release.id} ${cmd}`);
           const known = knows.includes(release.id);
-          const answer = known
-            ? {
-                known,
-                missing: [],
-                state: { catalog: '0005_note' },
-                steps: [{ app: 'catalog', name: '0005_note', backwards: true, irreversible: null, losses: [] }],
-              }
-            : { known, missing: ['catalog.0005_note'], state: {}, steps: [] };
+          const settings = {
+            databases: [{ alias: 'default', engine: 'django.db.backends.sqlite3', vendor: 'sqlite3', name: sqliteFile, options: {} }],
+          };
+          const answer =
+            cmd === 'settings'
+              ? settings
+              : known
+                ? {
+                    known,
+                    missing: [],
+                    state: { catalog: '0005_note' },
+                    steps: [{ app: 'catalog', name: '0005_note', backwards: true, irreversible: null, losses: [] }],
+                  }
+                : { known, missing: ['catalog.0005_note'], state: {}, steps: [] };
           return Promise.resolve({ exitCode: 0, stdout: `SLIPWAY_JSON:${JSON.stringify(answer)}\n`, stderr: '', durationMs: 1 });
         },
         pythonCommand: () => ({ tool: 'false', args: [] }),
@@ -69,6 +76,9 @@ function fakeHosts(knows: string[], needsEnv: boolean): ReleaseHosts & { asked: 
 }
 
 const backupDir = fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-rb-unit-'));
+/** The database as the runner sees it (the fresh backup is taken there). */
+const dbFile = path.join(backupDir, 'db.sqlite3');
+fs.writeFileSync(dbFile, '');
 afterAll(() => fs.rmSync(backupDir, { recursive: true, force: true }));
 
 describe('migrate-back plan through the release hosts', () => {
@@ -81,22 +91,30 @@ describe('migrate-back plan through the release hosts', () => {
       targetState: { catalog: '0004_slug' },
       liveState: { catalog: '0005_note' },
     });
-    expect(hosts.asked).toEqual(['2 path']);
-    expect(hosts.closed).toEqual(['2']);
+    expect(hosts.asked).toEqual(['2 path', '2 settings']);
+    expect(hosts.closed).toEqual(['2', '2']);
   });
 
   it("going forward (the current release lacks the migrations): the target's release is asked next", async () => {
     const hosts = fakeHosts(['1'], false);
     const plan = await planDatabase('migrate-back', res, { hosts, env: new Map(), backupDir });
     expect(plan.release?.id).toBe('1');
-    expect(hosts.asked).toEqual(['2 path', '1 path']);
-    expect(hosts.closed).toEqual(['2', '1']);
+    expect(hosts.asked).toEqual(['2 path', '1 path', '1 settings']);
+    expect(hosts.closed).toEqual(['2', '1', '1']);
   });
 
   it('neither release knows them: refused in one line, nothing changed', async () => {
     await expect(planDatabase('migrate-back', res, { hosts: fakeHosts([], false), env: new Map(), backupDir })).rejects.toThrow(
       /^Input `database: migrate-back`: neither release has the migrations catalog\.0005_note; nothing was changed\.$/,
     );
+  });
+
+  it('a SQLite file the runner does not see (it is on the host): refused before anything changes, no empty backup', async () => {
+    const missing = path.join(backupDir, 'on-the-host', 'db.sqlite3');
+    await expect(planDatabase('migrate-back', res, { hosts: fakeHosts(['2'], false, missing), env: new Map(), backupDir })).rejects.toThrow(
+      /^The rollback backs the database up from this runner before changing it, but the SQLite database \S+ is not on this runner .*nothing was changed\./,
+    );
+    expect(fs.existsSync(missing)).toBe(false);
   });
 
   it('image hosts (the runner runs the image with `env`): an empty `env` is refused before any host is opened', async () => {
