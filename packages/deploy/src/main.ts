@@ -69,10 +69,13 @@ export async function main(): Promise<void> {
     };
     let result: DeployResult | undefined;
     let failure: Error | undefined;
+    // A provider that migrates on the target (ssh release-dir) begins the record through
+    // `migrated`, once its migrations ran and before traffic moves.
+    const onTarget = inputs.migrate && provider.migratesOnTarget === true;
     try {
-      if (inputs.migrate && !provider.migratesOnTarget)
+      if (inputs.migrate && !onTarget)
         record.migrations = await phases.phase('Migrating the database', () => migrateOnce(inputs.image, inputs.env));
-      await begin();
+      if (!onTarget) await begin();
       result = await phases.phase(`Deploying to ${inputs.provider}`, () =>
         provider.deploy({
           releaseId,
@@ -85,10 +88,17 @@ export async function main(): Promise<void> {
           keepReleases: inputs.keepReleases,
           rollbackOnFailure: inputs.rollbackOnFailure,
           migrate: inputs.migrate,
+          migrated: onTarget
+            ? async (migrations) => {
+                record.migrations = migrations;
+                await begin();
+              }
+            : undefined,
           previous,
           log: core.info,
         }),
       );
+      if (result.migrations) record.migrations = result.migrations;
       record.providerReleaseId = result.providerReleaseId;
       record.url = result.url;
       record.details = result.details;

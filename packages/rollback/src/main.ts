@@ -14,7 +14,15 @@ import { runnerTemp } from '@slipway/toolkit/runner';
 import { recordSentryDeploy, sentryReleaseFor } from '@slipway/toolkit/sentry';
 import { writeSummary, type SummarySection } from '@slipway/toolkit/summary';
 import { getInputs, type Inputs } from './context';
-import { irreversibleStep, planDatabase, runDatabase, type DatabasePlan, type DatabaseResult } from './database';
+import {
+  imageHosts,
+  irreversibleStep,
+  planDatabase,
+  runDatabase,
+  type DatabasePlan,
+  type DatabaseResult,
+  type ReleaseHosts,
+} from './database';
 import { imageText, planRows, restoreSection, stepsText } from './report';
 import { runRevert, type RevertResult } from './revert';
 import { defaultDatabaseMode, resolveTarget, type Resolution } from './target';
@@ -35,6 +43,12 @@ function makeStore(inputs: Inputs): ReleaseStore {
 function makeProvider(inputs: Inputs, lockOwner: string): Provider {
   if (inputs.provider === 'ssh') return createProvider('ssh', { appName: inputs.appName, lockOwner, activateOnly: true });
   return createCloudProvider(inputs.provider);
+}
+
+/** Where a recorded release's Python runs for the database steps: where the provider keeps it (ssh release-dir), else its image on the runner. */
+function releaseHosts(inputs: Inputs, provider: Provider): ReleaseHosts {
+  const own = provider.migrationHost?.bind(provider);
+  return own ? { needsEnv: false, open: own } : imageHosts(inputs.env);
 }
 
 /** Directory store: the environment whose folder holds a record id (for a clear refusal). */
@@ -69,7 +83,12 @@ export async function main(): Promise<void> {
   try {
     await phases.phase(`Checking the ${inputs.provider} target`, () => provider.validate());
     const plan = await phases.phase(`Planning the database (${mode})`, () =>
-      planDatabase(mode, res, { env: inputs.env, backupFile: inputs.backupFile, backupDir: inputs.backupDir }),
+      planDatabase(mode, res, {
+        hosts: releaseHosts(inputs, provider),
+        env: inputs.env,
+        backupFile: inputs.backupFile,
+        backupDir: inputs.backupDir,
+      }),
     );
     const rows = planRows(res, plan);
     if (inputs.revert) rows.push(['Revert', revertPlanText(inputs, res)]);
@@ -152,7 +171,7 @@ async function execute(inputs: Inputs, res: Resolution, plan: DatabasePlan, run:
     record.details = { ...activated.details, ...record.details };
     if (plan.mode !== 'none') {
       db = await phases.phase(plan.mode === 'migrate-back' ? 'Migrating the database back' : 'Restoring the backup', () =>
-        runDatabase(plan, { env: inputs.env, backupDir: inputs.backupDir, lockTimeoutMs: inputs.lockTimeoutMs }),
+        runDatabase(plan, { hosts: releaseHosts(inputs, run.provider), backupDir: inputs.backupDir, lockTimeoutMs: inputs.lockTimeoutMs }),
       );
       record.backup = db.freshBackup.file;
       record.migrations = { before: recordedBefore ?? db.state, after: db.state, applied: [] };

@@ -1,6 +1,7 @@
+import type { MigrationHost } from '@slipway/migrate/lib';
 import { UserError } from '@slipway/toolkit/errors';
 import type { HealthResult } from '@slipway/toolkit/health';
-import type { ReleaseRecord } from '@slipway/toolkit/releases';
+import type { ReleaseMigrations, ReleaseRecord } from '@slipway/toolkit/releases';
 
 /**
  * The contract every deploy target keeps (docs/deploy.md): deploy an image with its environment,
@@ -33,6 +34,12 @@ export interface DeployContext {
   rollbackOnFailure: boolean;
   /** `migrate: true`, for a provider that migrates on the target itself (`migratesOnTarget`). */
   migrate?: boolean;
+  /**
+   * Called by a provider that migrates on the target, once the migrations ran (or none were
+   * pending) and before any traffic moves: the release record begins here with them (GitHub
+   * Deployments keep the payload a deployment is created with). Also returned in DeployResult.
+   */
+  migrated?: (migrations: ReleaseMigrations) => Promise<void>;
   /** The release serving before this deploy, from the release store. */
   previous?: ReleaseRecord;
   /** Progress lines for the log (providers never print secrets). */
@@ -54,6 +61,8 @@ export interface DeployResult {
   health?: HealthResult;
   /** Provider specifics kept in the release record (hosts, slot, region…). Never secrets. */
   details?: Record<string, unknown>;
+  /** The migration state before and after, and what was applied, when the provider migrated on the target. */
+  migrations?: ReleaseMigrations;
 }
 
 export interface Provider {
@@ -73,6 +82,13 @@ export interface Provider {
   deploy(ctx: DeployContext): Promise<DeployResult>;
   /** Serves a recorded release again (rollback). */
   activate(record: ReleaseRecord, ctx: ActivateContext): Promise<DeployResult>;
+  /**
+   * A recorded release's own Python against the target's database, for rollback's database steps,
+   * when the provider keeps the release where only it can run it (ssh release-dir: the release
+   * dir on the first host, with its env file). Without it, rollback runs the release's image on
+   * the runner. Refuses (UserError) a release that is no longer kept.
+   */
+  migrationHost?(record: ReleaseRecord): Promise<{ host: MigrationHost; close(): Promise<void> }>;
   /** Frees connections and temporary files. Always called, also after a failure. */
   close(): Promise<void>;
 }

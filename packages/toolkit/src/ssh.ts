@@ -178,10 +178,18 @@ export class SshClient {
     throw new UserError(`Cannot connect to ${formatTarget(target)}: ${explainSshFailure(result.stderr)}`);
   }
 
+  /**
+   * The ssh arguments that run argv on the host over the master, for a caller that spawns it
+   * itself and keeps its stdin and stdout (a long-lived remote process: a lock holder, a helper).
+   */
+  commandArgs(target: SshTarget, argv: readonly string[]): string[] {
+    return [...this.baseArgs(target), target.host, shellQuote(argv)];
+  }
+
   /** Runs argv on the host; a non-zero exit throws CommandError naming the remote command. */
   async run(target: SshTarget, argv: readonly string[], opts: RemoteOptions = {}): Promise<ExecResult> {
     const command = shellQuote(argv);
-    const result = await execTool('ssh', [...this.baseArgs(target), target.host, command], {
+    const result = await execTool('ssh', this.commandArgs(target, argv), {
       input: opts.input,
       allowFailure: true,
       silent: opts.silent ?? true,
@@ -202,7 +210,7 @@ export class SshClient {
    * (never held in memory); see `pipeCommands`. `streamFailure` turns the result into one line.
    */
   async runFrom(target: SshTarget, argv: readonly string[], source: PipeCommand, opts: { timeoutMs?: number } = {}): Promise<PipeResult> {
-    const sink = { command: 'ssh', args: [...this.baseArgs(target), target.host, shellQuote(argv)] };
+    const sink = { command: 'ssh', args: this.commandArgs(target, argv) };
     return pipeCommands(source, sink, { timeoutMs: opts.timeoutMs });
   }
 

@@ -16,7 +16,9 @@ import {
   gunicornArgv,
   installArgv,
   manageArgv,
+  killPidArgv,
   parseRestartCommands,
+  releasePythonArgv,
   releasesToPrune,
   sharedLinkArgv,
   stopArgv,
@@ -273,6 +275,44 @@ describe('remote scripts, run locally through the remote shell quoting', () => {
     expect(JSON.parse(json)).toEqual({ ...values, DJANGO_SETTINGS_MODULE: 'shop.settings' });
     expect(cwd).toBe(appDir(release, ID));
     expect(fs.existsSync(canary), 'nothing in a value ran').toBe(false);
+  });
+
+  it("the migrate helper's Python: the release's venv, env file and settings; its own pid in the pidfile, stopped by it", async () => {
+    const release = { dir: tmp, projectDir: 'app' };
+    const venvBin = path.join(tmp, 'releases', ID, '.venv', 'bin');
+    fs.mkdirSync(venvBin, { recursive: true });
+    fs.symlinkSync(execFileSync('sh', ['-c', 'command -v python3']).toString().trim(), path.join(venvBin, 'python'));
+    fs.mkdirSync(appDir(release, ID), { recursive: true });
+    fs.mkdirSync(path.join(tmp, 'env'));
+    fs.writeFileSync(path.join(tmp, 'env', `${ID}.env`), 'DATABASE_URL=sqlite:///x $(id)\nDJANGO_SETTINGS_MODULE=from.file\n');
+    const pidfile = path.join(tmp, 'helper.pid');
+    const printer =
+      'import os, sys; print(os.getpid(), os.environ["DATABASE_URL"], os.environ["DJANGO_SETTINGS_MODULE"], sys.stdin.readline().strip(), os.getcwd())';
+    const argv = releasePythonArgv(release, ID, 'shop.settings', ['-c', printer], pidfile);
+    expect(argv.join(' '), 'values stay in the env file').not.toContain('sqlite');
+    // stdin reaches the Python (the helper session's requests), its stdout comes back.
+    const out = viaShell(argv, { input: 'request\n' }).trim().split(' ');
+    expect(out).toEqual([fs.readFileSync(pidfile, 'utf8').trim(), 'sqlite:///x', '$(id)', 'from.file', 'request', appDir(release, ID)]);
+    // A busy helper (stdin open, no EOF coming) is stopped by the pid it wrote: exec all the way, so it is the Python's.
+    fs.rmSync(pidfile);
+    const busy = spawn(
+      'sh',
+      ['-c', shellQuote(releasePythonArgv(release, ID, undefined, ['-c', 'import time; time.sleep(30)'], pidfile))],
+      {
+        stdio: ['pipe', 'ignore', 'ignore'],
+      },
+    );
+    const ended = new Promise<number | string | null>((r) => busy.on('exit', (code, signal) => r(signal ?? code)));
+    for (let i = 0; i < 100 && !fs.existsSync(pidfile); i++) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 200)); // the execs after the pid is written
+    const pid = fs.readFileSync(pidfile, 'utf8').trim();
+    expect(fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0')).toEqual(expect.arrayContaining(['import time; time.sleep(30)']));
+    viaShell(killPidArgv(pidfile));
+    // The Python ended by TERM: the shell that started it reports 128 + 15 (or it was the shell itself, exec'd).
+    expect(['SIGTERM', 143]).toContain(await ended);
+    expect(fs.existsSync(`/proc/${pid}`)).toBe(false);
+    expect(fs.existsSync(pidfile)).toBe(false);
+    viaShell(killPidArgv(pidfile)); // no pidfile left: nothing to do, no error
   });
 
   it('switches `current` by rename: old link, then new link, never missing', () => {

@@ -66,7 +66,7 @@ export class RemoteHost {
       name: this.name,
       dir: this.dir,
       run: (argv, opts) => this.run(argv, opts),
-      holderCommand: (argv) => ['ssh', [...this.ssh.baseArgs(target), target.host, shellQuote(argv)]],
+      holderCommand: (argv) => this.command(argv),
     });
   }
 
@@ -79,6 +79,14 @@ export class RemoteHost {
     } finally {
       core.debug(`${this.name}: ${argv.slice(0, 2).join(' ')} took ${Date.now() - started} ms`);
     }
+  }
+
+  /**
+   * The local program and arguments that run argv on the host over the shared master, for a
+   * process that stays attached (stdin, stdout) while it runs; not checked against the deploy lock.
+   */
+  command(argv: string[]): [string, string[]] {
+    return ['ssh', this.ssh.commandArgs(this.target, argv)];
   }
 
   async connect(): Promise<void> {

@@ -1,7 +1,7 @@
 import * as core from '@actions/core';
 import { UserError } from '@slipway/toolkit/errors';
 import { healthUrl, waitForHealthy, type HealthResult } from '@slipway/toolkit/health';
-import type { ReleaseRecord } from '@slipway/toolkit/releases';
+import type { ReleaseMigrations, ReleaseRecord } from '@slipway/toolkit/releases';
 import { freeLocalPort, SshClient } from '@slipway/toolkit/ssh';
 import { HealthCheckError, type ActivateContext, type DeployContext, type DeployResult, type HealthCheck, type Provider } from '../types';
 import { enableCommands, otherSlot, slotPort, type ProxyLayout } from './haproxy';
@@ -17,6 +17,8 @@ export interface HostStep {
   health: HealthResult;
   /** This run wrote the release's env file (a deploy, not a kept release served again). */
   wroteEnv?: boolean;
+  /** The release migrated the database on this host (release-dir, `migrate: true`, first host). */
+  migrations?: ReleaseMigrations;
 }
 
 interface RollOut {
@@ -160,6 +162,7 @@ export class SshProvider implements Provider {
       providerReleaseId: last.now.releaseId,
       url: this.inputs.url,
       health,
+      migrations: done.find((s) => s.migrations)?.migrations,
       details: {
         hosts: done.map((s) => ({
           host: s.host.name,

@@ -103,6 +103,41 @@ export function manageArgv(l: ReleaseLayout, id: string, settingsModule: string 
   return withEnvArgv(l, id, defaults, [`${venvDir(l, id)}/bin/python`, 'manage.py', ...args]);
 }
 
+/**
+ * The release's venv Python with `args`, as manageArgv runs manage.py (env file read on the
+ * host, project folder, DJANGO_SETTINGS_MODULE), its pid written to `pidFile` first: every exec
+ * after it keeps that pid, so the process can be stopped by it (the migrate helper on a timeout).
+ */
+export function releasePythonArgv(
+  l: ReleaseLayout,
+  id: string,
+  settingsModule: string | undefined,
+  args: string[],
+  pidFile: string,
+): string[] {
+  const defaults: Record<string, string> = { PYTHONUNBUFFERED: '1' };
+  if (settingsModule) defaults.DJANGO_SETTINGS_MODULE = settingsModule;
+  return [
+    'sh',
+    '-c',
+    'echo "$$" >"$1" || exit 70; shift; exec "$@"',
+    'slipway-python',
+    pidFile,
+    ...withEnvArgv(l, id, defaults, [`${venvDir(l, id)}/bin/python`, ...args]),
+  ];
+}
+
+/** TERM to the process whose pid `releasePythonArgv` wrote, then the pidfile goes. */
+export function killPidArgv(pidFile: string): string[] {
+  return [
+    'sh',
+    '-c',
+    'pid=$(cat "$1" 2>/dev/null); case "$pid" in ""|*[!0-9]*) ;; *) kill -TERM "$pid" 2>/dev/null;; esac; rm -f "$1"',
+    'slipway-kill',
+    pidFile,
+  ];
+}
+
 /** Flags of `gunicorn-args` the action sets itself. */
 const OWN_FLAGS = /^(-b|--bind|-D|--daemon|-p|--pid|--chdir|--error-logfile|--log-file)(=|$)|^-[bp].+/;
 

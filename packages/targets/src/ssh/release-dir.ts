@@ -1,7 +1,9 @@
 import { execFile } from 'node:child_process';
 import * as core from '@actions/core';
 import { UserError } from '@slipway/toolkit/errors';
-import type { ReleaseRecord } from '@slipway/toolkit/releases';
+import type { MigrationHost } from '@slipway/migrate/lib';
+import { migrateRelease } from '@slipway/migrate/release';
+import type { ReleaseMigrations, ReleaseRecord } from '@slipway/toolkit/releases';
 import { HealthCheckError, type ActivateContext, type DeployContext, type DeployResult, type HealthCheck } from '../types';
 import { enableCommands, otherSlot, slotPort } from './haproxy';
 import type { HostCurrent, RemoteHost } from './host';
@@ -26,6 +28,7 @@ import {
   type GunicornSpec,
   type ReleaseLayout,
 } from './release-dir-plan';
+import { releaseMigrationHost } from './release-migration-host';
 
 /** How long a replaced gunicorn gets to finish its requests after TERM (gunicorn's own default is 30 s). */
 const STOP_GRACE_SEC = 35;
@@ -34,7 +37,9 @@ const SPEC_FILE = '.slipway-release.json';
 interface Build {
   archive: Buffer;
   envFile: string;
+  /** This host's release migrates the database (`migrate: true`, first host); `migrated` hears the outcome. */
   migrate: boolean;
+  migrated?: (migrations: ReleaseMigrations) => Promise<void>;
 }
 
 /** How a release dir is served, kept in it (.slipway-release.json) so a rollback needs no checkout. */
@@ -59,7 +64,8 @@ interface ReleaseRollOut {
  * `ssh-runtime: release-dir`: the ssh provider for hosts without Docker, Capistrano style. The
  * checked-out commit (`git archive`, streamed over SSH stdin) is unpacked into
  * releases/<id>, gets its own venv, its env file (0600, stdin), collectstatic and, with
- * `migrate: true`, its migrations; its gunicorn starts as a daemon on the idle HAProxy slot, is
+ * `migrate: true`, its migrations (the migrate action's logic, in the release on the first host:
+ * plan, lock, apply, state after); its gunicorn starts as a daemon on the idle HAProxy slot, is
  * health-checked through an SSH forward, and only then gets traffic (runtime API, drain). The
  * old gunicorn is stopped gracefully and `current` moves by rename(2). Lock, slots, the
  * rolling over hosts and the release record are the Docker runtime's (provider.ts).
@@ -97,7 +103,7 @@ export class ReleaseDirProvider extends SshProvider {
       const step = await this.rollOutRelease(host, {
         releaseId: ctx.releaseId,
         image: `git:${sha}`,
-        build: { archive, envFile, migrate },
+        build: { archive, envFile, migrate, migrated: ctx.migrated },
         health: ctx.health,
         log: ctx.log,
       });
@@ -111,6 +117,28 @@ export class ReleaseDirProvider extends SshProvider {
     return this.rolling(true, Number.POSITIVE_INFINITY, (host) =>
       this.rollOutRelease(host, { releaseId: record.providerReleaseId, image: record.image, health: ctx.health, log: ctx.log }),
     );
+  }
+
+  /** The recorded release's venv Python in its kept release dir on the first host (the database is shared). */
+  async migrationHost(record: ReleaseRecord): Promise<{ host: MigrationHost; close(): Promise<void> }> {
+    const host = this.hosts[0]!;
+    await host.connect();
+    const id = record.providerReleaseId || record.id;
+    const spec = await this.specOf(host, id);
+    const l = this.layoutOf(host, spec);
+    const kept = await host.run(['test', '-x', `${venvDir(l, id)}/bin/python`, '-a', '-f', envFilePath(l, id)], { allowFailure: true });
+    if (kept.exitCode !== 0)
+      throw new UserError(
+        `Release ${id} is no longer kept on ${host.name} (pruned by \`keep-releases\`): its migrations cannot run there.`,
+      );
+    const python = releaseMigrationHost({ host, layout: l, releaseId: id, settingsModule: spec.gunicorn.settingsModule });
+    return {
+      host: python,
+      close: async () => {
+        await python.removePidFiles().catch(() => undefined);
+        python.dispose();
+      },
+    };
   }
 
   /** The commit checked out, as a tar.gz in memory (only tracked files: no .env, .venv or build leftovers). */
@@ -202,7 +230,14 @@ export class ReleaseDirProvider extends SshProvider {
     return r;
   }
 
-  private async build(host: RemoteHost, l: ReleaseLayout, id: string, b: Build, log: (l: string) => void): Promise<void> {
+  /** Builds the release; with `b.migrate`, migrates and returns the migrations. */
+  private async build(
+    host: RemoteHost,
+    l: ReleaseLayout,
+    id: string,
+    b: Build,
+    log: (l: string) => void,
+  ): Promise<ReleaseMigrations | undefined> {
     const rd = this.rd!;
     const started = Date.now();
     await this.step(host, ['mkdir', '-p', releaseDir(l, id)], 'Creating the release directory');
@@ -238,11 +273,30 @@ export class ReleaseDirProvider extends SshProvider {
     else if (/STATIC_ROOT setting|Unknown command: 'collectstatic'/.test(statics.stderr))
       log(`${host.name}: collectstatic skipped (no STATIC_ROOT / staticfiles)`);
     else await this.step(host, manageArgv(l, id, settings, ['collectstatic', '--noinput']), 'collectstatic');
-    if (b.migrate) {
-      await this.step(host, manageArgv(l, id, settings, ['migrate', '--noinput']), 'Migrating the database (manage.py migrate)', {
-        timeoutMs: 1_800_000,
-      });
-      log(`${host.name}: migrations applied with release ${id}`);
+    if (!b.migrate) return undefined;
+    const migrations = await this.migrate(host, l, id, log);
+    await b.migrated?.(migrations);
+    return migrations;
+  }
+
+  /**
+   * The migrate action's logic (@slipway/migrate/release) in the new release on the target: its
+   * venv Python over this SSH connection, its env file, one helper session holding the
+   * migration lock while it applies. A failed migration fails the deploy before traffic moves.
+   */
+  private async migrate(host: RemoteHost, l: ReleaseLayout, id: string, log: (l: string) => void): Promise<ReleaseMigrations> {
+    const python = releaseMigrationHost({ host, layout: l, releaseId: id, settingsModule: this.rd?.gunicorn.settingsModule });
+    try {
+      const migrations = await migrateRelease(python, { where: host.name });
+      log(
+        migrations.applied.length
+          ? `${host.name}: migrations applied with release ${id}: ${migrations.applied.join(', ')}`
+          : `${host.name}: no migrations pending for release ${id}`,
+      );
+      return migrations;
+    } finally {
+      await python.removePidFiles().catch(() => undefined);
+      python.dispose();
     }
   }
 
@@ -272,8 +326,9 @@ export class ReleaseDirProvider extends SshProvider {
       if (kept.exitCode !== 0) throw new UserError(`Release ${id} is no longer kept on ${host.name} (pruned by \`keep-releases\`).`);
     }
     let health;
+    let migrations: ReleaseMigrations | undefined;
     try {
-      if (r.build) await this.build(host, l, id, r.build, r.log);
+      if (r.build) migrations = await this.build(host, l, id, r.build, r.log);
       r.log(`${host.name}: starting gunicorn for ${id} on slot ${slot} (port ${port})`);
       await this.step(host, gunicornArgv(l, id, slot, port, spec.gunicorn), 'Starting gunicorn', { timeoutMs: 60_000 });
       health = await this.checkHealth(host, port, r.health, r.log);
@@ -304,7 +359,7 @@ export class ReleaseDirProvider extends SshProvider {
     }
     r.log(`${host.name}: ${id} serves on slot ${slot}; current -> releases/${id}`);
     await this.runRestartCommands(host, spec, id, r.log);
-    return { host, previous, now, check: r.health, health };
+    return { host, previous, now, check: r.health, health, migrations };
   }
 
   /** A release that never got traffic: its gunicorn stops and, when this run built it, its files go. */
