@@ -304,7 +304,8 @@ export class ReleaseDirProvider extends SshProvider {
     }
     r.log(`${host.name}: ${id} serves on slot ${slot}; current -> releases/${id}`);
     await this.runRestartCommands(host, spec, id, r.log);
-    return { host, previous, now, check: r.health, health };
+    // wroteEnv: this run built the release (its dir and env file), so undoing it removes them.
+    return { host, previous, now, check: r.health, health, wroteEnv: r.build !== undefined };
   }
 
   /** A release that never got traffic: its gunicorn stops and, when this run built it, its files go. */
@@ -356,6 +357,14 @@ export class ReleaseDirProvider extends SshProvider {
     await host.drain(now.slot, this.inputs.drainTimeoutMs);
     await this.writeServing(host, previous);
     await host.run(stopArgv(l, now.slot, STOP_GRACE_SEC), { allowFailure: true, timeoutMs: (STOP_GRACE_SEC + 15) * 1000 });
+    // Nothing of the undone release stays (as with the Docker runtime): not its env file (secrets),
+    // and not its dir, which prune would otherwise keep as the newest release in place of a good one.
+    if (step.wroteEnv) {
+      await host.run(['rm', '-rf', releaseDir(l, now.releaseId), envFilePath(l, now.releaseId)], {
+        allowFailure: true,
+        timeoutMs: 120_000,
+      });
+    }
     core.info(`${host.name}: back on ${previous.releaseId}`);
   }
 
