@@ -242,6 +242,11 @@ describe('argv', () => {
     expect(releasesToPrune(ids, 2, ids[0])).toEqual([ids[2], ids[1]]);
     expect(releasesToPrune(ids, 1, ids[3])).toEqual([ids[2], ids[1], ids[0]]);
     expect(releasesToPrune(ids, 5, ids[3])).toEqual([]);
+    // A dir a dead deploy left unfinished goes and does not count: the good previous release stays.
+    expect(releasesToPrune(ids, 2, ids[3], [ids[2]!])).toEqual([ids[2], ids[0]]);
+    expect(releasesToPrune(ids, 5, ids[3], [ids[2]!, ids[1]!])).toEqual([ids[2], ids[1]]);
+    // The serving release is never pruned, marked or not (a marker left by a failed removal).
+    expect(releasesToPrune(ids, 1, ids[3], [ids[3]!])).toEqual([ids[2], ids[1], ids[0]]);
   });
 });
 

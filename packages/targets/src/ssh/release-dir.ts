@@ -20,6 +20,9 @@ import {
   sharedLinkArgv,
   stopArgv,
   switchLinkArgv,
+  unfinishedArgv,
+  unfinishedMark,
+  UNFINISHED_MARK,
   unpackArgv,
   venvArgv,
   venvDir,
@@ -181,11 +184,12 @@ export class ReleaseDirProvider extends SshProvider {
     }
   }
 
-  /** current.json, then the `current` link: each replaced by rename(2). */
+  /** current.json, then the `current` link: each replaced by rename(2); then the release is no longer unfinished. */
   private async writeServing(host: RemoteHost, now: HostCurrent): Promise<void> {
     await host.run(['dd', `of=${host.dir}/current.json.new`, 'status=none'], { input: `${JSON.stringify(now)}\n` });
     await host.run(['mv', '-f', `${host.dir}/current.json.new`, `${host.dir}/current.json`]);
     for (const argv of switchLinkArgv(this.layoutOf(host), now.releaseId)) await host.run(argv);
+    await host.run(['rm', '-f', unfinishedMark(this.layoutOf(host), now.releaseId)]);
   }
 
   /** Runs one build step; a failure is one line naming the step (its output tail goes to the log). */
@@ -195,9 +199,9 @@ export class ReleaseDirProvider extends SshProvider {
       const out = `${r.stdout}\n${r.stderr}`.trim();
       if (out) core.info(`${label} on ${host.name}, last lines:\n${out.split('\n').slice(-20).join('\n')}`);
       const last = (r.stderr.trim() || r.stdout.trim()).split('\n').pop() ?? '';
-      throw new UserError(
-        `${label} on ${host.name} failed (exit code ${r.exitCode}${last ? `: ${last}` : ''}). The previous release keeps serving.`,
-      );
+      // ssh's own failure code, and not a word from the command or ssh: the session was cut under it.
+      const why = r.exitCode === 255 && !out ? ': the SSH connection was lost' : last ? `: ${last}` : '';
+      throw new UserError(`${label} on ${host.name} failed (exit code ${r.exitCode}${why}). The previous release keeps serving.`);
     }
     return r;
   }
@@ -273,7 +277,12 @@ export class ReleaseDirProvider extends SshProvider {
     }
     let health;
     try {
-      if (r.build) await this.build(host, l, id, r.build, r.log);
+      if (r.build) {
+        // Marked from the start: a deploy that dies before recording the release leaves it marked, for prune.
+        await this.step(host, ['mkdir', '-p', releaseDir(l, id)], 'Creating the release directory');
+        await this.step(host, ['touch', unfinishedMark(l, id)], 'Creating the release directory');
+        await this.build(host, l, id, r.build, r.log);
+      }
       r.log(`${host.name}: starting gunicorn for ${id} on slot ${slot} (port ${port})`);
       await this.step(host, gunicornArgv(l, id, slot, port, spec.gunicorn), 'Starting gunicorn', { timeoutMs: 60_000 });
       health = await this.checkHealth(host, port, r.health, r.log);
@@ -372,8 +381,13 @@ export class ReleaseDirProvider extends SshProvider {
   protected override async prune(host: RemoteHost, keep: number): Promise<void> {
     const l = this.layoutOf(host);
     const listed = await host.run(['ls', '-1', `${host.dir}/releases`], { allowFailure: true });
+    const marked = await host.run(unfinishedArgv(l), { allowFailure: true });
+    const unfinished = marked.stdout
+      .split('\n')
+      .filter((p) => p.endsWith(`/${UNFINISHED_MARK}`))
+      .map((p) => p.split('/').slice(-2)[0]!);
     const serving = (await this.readServing(host))?.releaseId;
-    const stale = releasesToPrune(listed.stdout.split('\n').filter(Boolean), keep, serving);
+    const stale = releasesToPrune(listed.stdout.split('\n').filter(Boolean), keep, serving, unfinished);
     if (!stale.length) return;
     await host.run(['rm', '-rf', ...stale.flatMap((id) => [releaseDir(l, id), envFilePath(l, id)])], { timeoutMs: 300_000 });
     core.info(`${host.name}: pruned ${stale.join(', ')}`);
