@@ -199,8 +199,9 @@ export class ReleaseDirProvider extends SshProvider {
       const out = `${r.stdout}\n${r.stderr}`.trim();
       if (out) core.info(`${label} on ${host.name}, last lines:\n${out.split('\n').slice(-20).join('\n')}`);
       const last = (r.stderr.trim() || r.stdout.trim()).split('\n').pop() ?? '';
-      // ssh's own failure code, and not a word from the command or ssh: the session was cut under it.
-      const why = r.exitCode === 255 && !out ? ': the SSH connection was lost' : last ? `: ${last}` : '';
+      // ssh's own failure code with nothing, or only ssh's multiplexing, to say: the session was cut under the step.
+      const cut = r.exitCode === 255 && (!out || /^(muxclient|mux_client|Control socket|client_loop|Connection .*closed)/.test(last));
+      const why = cut ? `: the SSH connection was lost${last ? ` (${last})` : ''}` : last ? `: ${last}` : '';
       throw new UserError(`${label} on ${host.name} failed (exit code ${r.exitCode}${why}). The previous release keeps serving.`);
     }
     return r;
@@ -336,16 +337,37 @@ export class ReleaseDirProvider extends SshProvider {
     built: boolean,
     error: unknown,
   ): Promise<void> {
+    const message = (e: unknown): string => (e instanceof Error ? e.message : String(e));
     try {
       await host.proxy(enableCommands(previous.slot, now.slot));
       await host.drain(now.slot, this.inputs.drainTimeoutMs);
-      await this.writeServing(host, previous);
-      await this.discard(host, this.layoutOf(host), now.slot, now.releaseId, built);
-      if (error instanceof Error) Object.assign(error, { rolledBack: true });
-      core.warning(`${host.name}: the switch to ${now.releaseId} could not be recorded; ${previous.releaseId} serves again.`);
     } catch (e) {
-      core.error(`Could not move traffic back to ${previous.releaseId} on ${host.name}: ${e instanceof Error ? e.message : String(e)}`);
+      core.error(`Could not move traffic back to ${previous.releaseId} on ${host.name}: ${message(e)}`);
+      return;
     }
+    // Traffic is back. current.json may already name the new release (the link's rename failed):
+    // written back. If that fails too (a full disk), what counts is what the host now says.
+    let recorded = true;
+    try {
+      await this.writeServing(host, previous);
+    } catch (e) {
+      recorded = await this.records(host, previous.releaseId).catch(() => false);
+      if (!recorded) {
+        core.error(
+          `${previous.releaseId} serves again on ${host.name}, but ${host.dir}/current.json or the current link could not be written back ` +
+            `(${message(e)}): make both name ${previous.releaseId} before deploying again.`,
+        );
+      }
+    }
+    await this.discard(host, this.layoutOf(host), now.slot, now.releaseId, built);
+    if (recorded && error instanceof Error) Object.assign(error, { rolledBack: true });
+    core.warning(`${host.name}: the switch to ${now.releaseId} could not be recorded; ${previous.releaseId} serves again.`);
+  }
+
+  /** current.json and the `current` link both name `id`. */
+  private async records(host: RemoteHost, id: string): Promise<boolean> {
+    const linked = await host.run(['readlink', `${host.dir}/current`], { allowFailure: true });
+    return (await this.readServing(host))?.releaseId === id && linked.stdout.trim() === `releases/${id}`;
   }
 
   /** Several hosts, a later one failed: this one serves its previous release dir again (its gunicorn restarted). */
