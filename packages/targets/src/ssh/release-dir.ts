@@ -281,7 +281,7 @@ export class ReleaseDirProvider extends SshProvider {
       if (r.build) {
         // Marked from the start: a deploy that dies before recording the release leaves it marked, for prune.
         await this.step(host, ['mkdir', '-p', releaseDir(l, id)], 'Creating the release directory');
-        await this.step(host, ['touch', unfinishedMark(l, id)], 'Creating the release directory');
+        await this.step(host, ['touch', unfinishedMark(l, id)], 'Marking the release directory unfinished');
         await this.build(host, l, id, r.build, r.log);
       }
       r.log(`${host.name}: starting gunicorn for ${id} on slot ${slot} (port ${port})`);
