@@ -134,9 +134,9 @@ export interface LoadResult {
  * `stop()` ends it early (SIGINT: wrk prints its totals) and parses them. `netns`: run wrk in
  * that network namespace (a test host's own, e.g. host2's), against its own loopback.
  */
-export function startLoad(url: string, maxSec = 90, netns?: string): { stop: () => Promise<LoadResult> } {
+export function startLoad(url: string, maxSec = 90, netns?: string, paceMs = 0): { stop: () => Promise<LoadResult> } {
   if (!/^http:\/\/127\.0\.0\.1:\d+\//.test(url)) throw new Error(`load only against 127.0.0.1: ${url}`);
-  const wrk = ['wrk', '-t2', '-c8', `-d${maxSec}s`, '--timeout', '5s', url];
+  const wrk = ['wrk', '-t2', '-c8', `-d${maxSec}s`, '--timeout', '5s', ...pacing(paceMs), url];
   // `ip netns exec` execs wrk: the child is wrk itself, so SIGINT reaches it.
   const argv = netns ? ['ip', 'netns', 'exec', netns, ...wrk] : wrk;
   const child: ChildProcess = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -154,6 +154,17 @@ export function startLoad(url: string, maxSec = 90, netns?: string): { stop: () 
       return parseWrk(out, (Date.now() - started) / 1000);
     },
   };
+}
+
+/**
+ * `paceMs` > 0: each connection waits that long between its requests (wrk's Lua `delay()`), so the
+ * load leaves CPU to the deploy it runs through (the test machine has two cores); 0: as fast as it goes.
+ */
+function pacing(paceMs: number): string[] {
+  if (paceMs <= 0) return [];
+  const script = path.join(os.tmpdir(), `slipway-wrk-pace-${Math.round(paceMs)}.lua`);
+  if (!fs.existsSync(script)) fs.writeFileSync(script, `function delay()\n  return ${Math.round(paceMs)}\nend\n`);
+  return ['-s', script];
 }
 
 export function parseWrk(out: string, durationSec: number): LoadResult {

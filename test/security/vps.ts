@@ -21,8 +21,11 @@ export interface Vps {
   pid: number;
   dir: string;
   knownHosts: string;
-  /** Makes the next remote calls whose "<tool> <args>" starts with `prefix` exit 42 (undefined: none). */
-  failOn(prefix: string | undefined): void;
+  /**
+   * Makes the next remote calls whose "<tool> <args>" starts with `prefix` exit 42 (undefined:
+   * none); with `times`, only that many of them (a fault that happens once), the rest pass through.
+   */
+  failOn(prefix: string | undefined, times?: number): void;
   /** Calls the shims failed since the last failOn. */
   injected(): string[];
   /** pids of the per-connection sshd processes (children of the listener). */
@@ -58,7 +61,14 @@ export async function startVps(authorizedKeys: string[]): Promise<Vps> {
         '#!/bin/sh',
         // Absolute paths only: PATH starts with these shims, so a bare `cat` would call itself.
         `rule=$(/bin/cat '${dir}/fail' 2>/dev/null)`,
-        `if [ -n "$rule" ]; then case "${tool} $*" in "$rule"*) printf '%s\\n' "${tool} $*" >>'${dir}/injected'; printf '%s\\n' "injected failure: ${tool} $1" >&2; exit 42;; esac; fi`,
+        // `left` (failOn's `times`): how many more matching calls fail; absent: every one.
+        `if [ -n "$rule" ]; then case "${tool} $*" in "$rule"*)`,
+        `  left=$(/bin/cat '${dir}/fail-left' 2>/dev/null)`,
+        `  if [ "$left" != 0 ]; then`,
+        `    if [ -n "$left" ]; then printf '%s' $((left - 1)) >'${dir}/fail-left'; fi`,
+        `    printf '%s\\n' "${tool} $*" >>'${dir}/injected'; printf '%s\\n' "injected failure: ${tool} $1" >&2; exit 42`,
+        `  fi;;`,
+        `esac; fi`,
         `exec ${real} "$@"`,
         '',
       ].join('\n'),
@@ -113,8 +123,10 @@ export async function startVps(authorizedKeys: string[]): Promise<Vps> {
     pid,
     dir,
     knownHosts: `[127.0.0.1]:${port} ${type} ${blob}`,
-    failOn(prefix) {
+    failOn(prefix, times) {
       fs.rmSync(path.join(dir, 'injected'), { force: true });
+      if (times === undefined) fs.rmSync(path.join(dir, 'fail-left'), { force: true });
+      else fs.writeFileSync(path.join(dir, 'fail-left'), String(times));
       if (prefix === undefined) fs.rmSync(path.join(dir, 'fail'), { force: true });
       else fs.writeFileSync(path.join(dir, 'fail'), prefix);
     },

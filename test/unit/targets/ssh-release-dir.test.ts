@@ -23,6 +23,8 @@ import {
   sharedLinkArgv,
   stopArgv,
   switchLinkArgv,
+  unfinishedArgv,
+  unfinishedMark,
   type ReleaseLayout,
 } from '@slipway/targets/ssh/release-dir-plan';
 import { shellQuote } from '@slipway/toolkit/ssh';
@@ -244,6 +246,26 @@ describe('argv', () => {
     expect(releasesToPrune(ids, 2, ids[0])).toEqual([ids[2], ids[1]]);
     expect(releasesToPrune(ids, 1, ids[3])).toEqual([ids[2], ids[1], ids[0]]);
     expect(releasesToPrune(ids, 5, ids[3])).toEqual([]);
+    // A dir a dead deploy left unfinished goes and does not count: the good previous release stays.
+    expect(releasesToPrune(ids, 2, ids[3], [ids[2]!])).toEqual([ids[2], ids[0]]);
+    expect(releasesToPrune(ids, 5, ids[3], [ids[2]!, ids[1]!])).toEqual([ids[2], ids[1]]);
+    // The serving release is never pruned, marked or not (a marker left by a failed removal).
+    expect(releasesToPrune(ids, 1, ids[3], [ids[3]!])).toEqual([ids[2], ids[1], ids[0]]);
+  });
+
+  it('finds the unfinished marks one level down in releases/, as find(1) argv', () => {
+    const l = { dir: '/srv/apps/shop', projectDir: 'example' };
+    expect(unfinishedMark(l, 'r1')).toBe('/srv/apps/shop/releases/r1/.slipway-unfinished');
+    expect(unfinishedArgv(l)).toEqual([
+      'find',
+      '/srv/apps/shop/releases',
+      '-mindepth',
+      '2',
+      '-maxdepth',
+      '2',
+      '-name',
+      '.slipway-unfinished',
+    ]);
   });
 });
 

@@ -220,10 +220,26 @@ export function envLinkArgv(l: ReleaseLayout, id: string): string[] {
 
 const RELEASE_NAME = /^[0-9]{8}-[0-9]{6}-[0-9a-z]{1,7}-[0-9a-f]{3}$/;
 
-/** The release dirs to remove: all but the newest `keep`, never the serving one (ids sort by time). */
-export function releasesToPrune(names: string[], keep: number, serving: string | undefined): string[] {
+/**
+ * Inside a release dir from its creation until it is recorded as serving: a dir that still has it
+ * and is not serving was left by a deploy that died (SSH cut, runner killed) before cleaning up.
+ */
+export const UNFINISHED_MARK = '.slipway-unfinished';
+export const unfinishedMark = (l: ReleaseLayout, id: string): string => `${releaseDir(l, id)}/${UNFINISHED_MARK}`;
+
+/** Lists `<dir>/releases/<id>/.slipway-unfinished` (one path a line). */
+export function unfinishedArgv(l: ReleaseLayout): string[] {
+  return ['find', `${l.dir}/releases`, '-mindepth', '2', '-maxdepth', '2', '-name', UNFINISHED_MARK];
+}
+
+/**
+ * The release dirs to remove: all but the newest `keep`, never the serving one (ids sort by time).
+ * `unfinished` ones (never served) are removed and do not count: they would push a good release out.
+ */
+export function releasesToPrune(names: string[], keep: number, serving: string | undefined, unfinished: string[] = []): string[] {
   const ids = names.filter((n) => RELEASE_NAME.test(n) && n !== serving).sort((a, b) => b.localeCompare(a));
-  return ids.slice(Math.max(0, keep - (serving ? 1 : 0)));
+  const dead = ids.filter((n) => unfinished.includes(n));
+  return [...dead, ...ids.filter((n) => !dead.includes(n)).slice(Math.max(0, keep - (serving ? 1 : 0)))];
 }
 
 /** A `shared-dirs` entry: a relative path of plain names. */

@@ -22,6 +22,9 @@ import {
   sharedLinkArgv,
   stopArgv,
   switchLinkArgv,
+  unfinishedArgv,
+  unfinishedMark,
+  UNFINISHED_MARK,
   unpackArgv,
   venvArgv,
   venvDir,
@@ -209,11 +212,12 @@ export class ReleaseDirProvider extends SshProvider {
     }
   }
 
-  /** current.json, then the `current` link: each replaced by rename(2). */
+  /** current.json, then the `current` link: each replaced by rename(2); then the release is no longer unfinished. */
   private async writeServing(host: RemoteHost, now: HostCurrent): Promise<void> {
     await host.run(['dd', `of=${host.dir}/current.json.new`, 'status=none'], { input: `${JSON.stringify(now)}\n` });
     await host.run(['mv', '-f', `${host.dir}/current.json.new`, `${host.dir}/current.json`]);
     for (const argv of switchLinkArgv(this.layoutOf(host), now.releaseId)) await host.run(argv);
+    await host.run(['rm', '-f', unfinishedMark(this.layoutOf(host), now.releaseId)]);
   }
 
   /** Runs one build step; a failure is one line naming the step (its output tail goes to the log). */
@@ -223,9 +227,10 @@ export class ReleaseDirProvider extends SshProvider {
       const out = `${r.stdout}\n${r.stderr}`.trim();
       if (out) core.info(`${label} on ${host.name}, last lines:\n${out.split('\n').slice(-20).join('\n')}`);
       const last = (r.stderr.trim() || r.stdout.trim()).split('\n').pop() ?? '';
-      throw new UserError(
-        `${label} on ${host.name} failed (exit code ${r.exitCode}${last ? `: ${last}` : ''}). The previous release keeps serving.`,
-      );
+      // ssh's own failure code with nothing, or only ssh's multiplexing, to say: the session was cut under the step.
+      const cut = r.exitCode === 255 && (!out || /^(muxclient|mux_client|Control socket|client_loop|Connection .*closed)/.test(last));
+      const why = cut ? `: the SSH connection was lost${last ? ` (${last})` : ''}` : last ? `: ${last}` : '';
+      throw new UserError(`${label} on ${host.name} failed (exit code ${r.exitCode}${why}). The previous release keeps serving.`);
     }
     return r;
   }
@@ -240,7 +245,6 @@ export class ReleaseDirProvider extends SshProvider {
   ): Promise<ReleaseMigrations | undefined> {
     const rd = this.rd!;
     const started = Date.now();
-    await this.step(host, ['mkdir', '-p', releaseDir(l, id)], 'Creating the release directory');
     await this.step(host, unpackArgv(l, id), 'Unpacking the release', { input: b.archive, timeoutMs: 300_000 });
     const spec = this.checkoutSpec();
     await this.step(host, ['dd', `of=${releaseDir(l, id)}/${SPEC_FILE}`, 'status=none'], 'Writing the release spec', {
@@ -328,7 +332,12 @@ export class ReleaseDirProvider extends SshProvider {
     let health;
     let migrations: ReleaseMigrations | undefined;
     try {
-      if (r.build) migrations = await this.build(host, l, id, r.build, r.log);
+      if (r.build) {
+        // Marked from the start: a deploy that dies before recording the release leaves it marked, for prune.
+        await this.step(host, ['mkdir', '-p', releaseDir(l, id)], 'Creating the release directory');
+        await this.step(host, ['touch', unfinishedMark(l, id)], 'Marking the release directory unfinished');
+        migrations = await this.build(host, l, id, r.build, r.log);
+      }
       r.log(`${host.name}: starting gunicorn for ${id} on slot ${slot} (port ${port})`);
       await this.step(host, gunicornArgv(l, id, slot, port, spec.gunicorn), 'Starting gunicorn', { timeoutMs: 60_000 });
       health = await this.checkHealth(host, port, r.health, r.log);
@@ -359,7 +368,8 @@ export class ReleaseDirProvider extends SshProvider {
     }
     r.log(`${host.name}: ${id} serves on slot ${slot}; current -> releases/${id}`);
     await this.runRestartCommands(host, spec, id, r.log);
-    return { host, previous, now, check: r.health, health, migrations };
+    // wroteEnv: this run built the release (its dir and env file), so undoing it removes them.
+    return { host, previous, now, check: r.health, health, migrations, wroteEnv: r.build !== undefined };
   }
 
   /** A release that never got traffic: its gunicorn stops and, when this run built it, its files go. */
@@ -381,16 +391,37 @@ export class ReleaseDirProvider extends SshProvider {
     built: boolean,
     error: unknown,
   ): Promise<void> {
+    const message = (e: unknown): string => (e instanceof Error ? e.message : String(e));
     try {
       await host.proxy(enableCommands(previous.slot, now.slot));
       await host.drain(now.slot, this.inputs.drainTimeoutMs);
-      await this.writeServing(host, previous);
-      await this.discard(host, this.layoutOf(host), now.slot, now.releaseId, built);
-      if (error instanceof Error) Object.assign(error, { rolledBack: true });
-      core.warning(`${host.name}: the switch to ${now.releaseId} could not be recorded; ${previous.releaseId} serves again.`);
     } catch (e) {
-      core.error(`Could not move traffic back to ${previous.releaseId} on ${host.name}: ${e instanceof Error ? e.message : String(e)}`);
+      core.error(`Could not move traffic back to ${previous.releaseId} on ${host.name}: ${message(e)}`);
+      return;
     }
+    // Traffic is back. current.json may already name the new release (the link's rename failed):
+    // written back. If that fails too (a full disk), what counts is what the host now says.
+    let recorded = true;
+    try {
+      await this.writeServing(host, previous);
+    } catch (e) {
+      recorded = await this.records(host, previous.releaseId).catch(() => false);
+      if (!recorded) {
+        core.error(
+          `${previous.releaseId} serves again on ${host.name}, but ${host.dir}/current.json or the current link could not be written back ` +
+            `(${message(e)}): make both name ${previous.releaseId} before deploying again.`,
+        );
+      }
+    }
+    await this.discard(host, this.layoutOf(host), now.slot, now.releaseId, built);
+    if (recorded && error instanceof Error) Object.assign(error, { rolledBack: true });
+    core.warning(`${host.name}: the switch to ${now.releaseId} could not be recorded; ${previous.releaseId} serves again.`);
+  }
+
+  /** current.json and the `current` link both name `id`. */
+  private async records(host: RemoteHost, id: string): Promise<boolean> {
+    const linked = await host.run(['readlink', `${host.dir}/current`], { allowFailure: true });
+    return (await this.readServing(host))?.releaseId === id && linked.stdout.trim() === `releases/${id}`;
   }
 
   /** Several hosts, a later one failed: this one serves its previous release dir again (its gunicorn restarted). */
@@ -411,6 +442,14 @@ export class ReleaseDirProvider extends SshProvider {
     await host.drain(now.slot, this.inputs.drainTimeoutMs);
     await this.writeServing(host, previous);
     await host.run(stopArgv(l, now.slot, STOP_GRACE_SEC), { allowFailure: true, timeoutMs: (STOP_GRACE_SEC + 15) * 1000 });
+    // Nothing of the undone release stays (as with the Docker runtime): not its env file (secrets),
+    // and not its dir, which prune would otherwise keep as the newest release in place of a good one.
+    if (step.wroteEnv) {
+      await host.run(['rm', '-rf', releaseDir(l, now.releaseId), envFilePath(l, now.releaseId)], {
+        allowFailure: true,
+        timeoutMs: 120_000,
+      });
+    }
     core.info(`${host.name}: back on ${previous.releaseId}`);
   }
 
@@ -418,8 +457,13 @@ export class ReleaseDirProvider extends SshProvider {
   protected override async prune(host: RemoteHost, keep: number): Promise<void> {
     const l = this.layoutOf(host);
     const listed = await host.run(['ls', '-1', `${host.dir}/releases`], { allowFailure: true });
+    const marked = await host.run(unfinishedArgv(l), { allowFailure: true });
+    const unfinished = marked.stdout
+      .split('\n')
+      .filter((p) => p.endsWith(`/${UNFINISHED_MARK}`))
+      .map((p) => p.split('/').slice(-2)[0]!);
     const serving = (await this.readServing(host))?.releaseId;
-    const stale = releasesToPrune(listed.stdout.split('\n').filter(Boolean), keep, serving);
+    const stale = releasesToPrune(listed.stdout.split('\n').filter(Boolean), keep, serving, unfinished);
     if (!stale.length) return;
     await host.run(['rm', '-rf', ...stale.flatMap((id) => [releaseDir(l, id), envFilePath(l, id)])], { timeoutMs: 300_000 });
     core.info(`${host.name}: pruned ${stale.join(', ')}`);
