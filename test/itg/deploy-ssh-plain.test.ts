@@ -19,7 +19,7 @@ import { Job, REPO_ROOT, type StepResult } from '../harness/job';
 import { ArgvSampler } from '../security/argv-sampler';
 import { canaryKeyPair } from '../security/canary';
 import { startVps, type Vps } from '../security/vps';
-import { startLoad, type LoadResult } from './deploy-support';
+import { processAlive, releaseGunicorns, startLoad, type LoadResult } from './deploy-support';
 
 const APP = 'shopplain';
 const APP_PORT = 18900;
@@ -107,28 +107,9 @@ function pidOf(slot: string): number | undefined {
   return fs.existsSync(f) ? Number(fs.readFileSync(f, 'utf8').trim()) : undefined;
 }
 
-function alive(pid: number | undefined): boolean {
-  if (!pid) return false;
-  try {
-    return !/^\S+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
-
+const alive = processAlive;
 /** gunicorn processes (master and workers) running from a release dir of this app. */
-function gunicorns(): { pid: number; cmdline: string }[] {
-  const out: { pid: number; cmdline: string }[] = [];
-  for (const p of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
-    try {
-      const cmdline = fs.readFileSync(`/proc/${p}/cmdline`, 'latin1').split('\0').join(' ');
-      if (cmdline.includes(`${appDir}/releases/`) && cmdline.includes('gunicorn')) out.push({ pid: Number(p), cmdline });
-    } catch {
-      // gone
-    }
-  }
-  return out;
-}
+const gunicorns = (): { pid: number; cmdline: string }[] => releaseGunicorns(appDir);
 
 async function front(pathname = '/healthz'): Promise<number> {
   return fetch(`http://127.0.0.1:${PROXY_PORT}${pathname}`).then(

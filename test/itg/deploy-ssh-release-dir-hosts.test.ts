@@ -23,7 +23,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureServices } from '../harness/services';
 import { Job, REPO_ROOT, type StepResult } from '../harness/job';
 import { ArgvSampler } from '../security/argv-sampler';
-import { sshInputs, startLoad, type LoadResult } from './deploy-support';
+import { processAlive, releaseGunicorns, sshInputs, startLoad, type LoadResult } from './deploy-support';
 
 const APP = 'shoprdh';
 const APP_PORT = 19500;
@@ -140,33 +140,14 @@ function front(h: 1 | 2): string {
   }
 }
 
-function alive(pid: number | undefined): boolean {
-  if (!pid) return false;
-  try {
-    return !/^\S+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
+const alive = processAlive;
 function pidOf(h: 1 | 2, slot: string): number | undefined {
   const f = path.join(appDir(h), `${slot}.pid`);
   return fs.existsSync(f) ? Number(fs.readFileSync(f, 'utf8').trim()) : undefined;
 }
 
 /** gunicorn processes running from a release dir of this app, on either host (one pid namespace). */
-function gunicorns(): { pid: number; cmdline: string }[] {
-  const out: { pid: number; cmdline: string }[] = [];
-  for (const p of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
-    try {
-      const cmdline = fs.readFileSync(`/proc/${p}/cmdline`, 'latin1').split('\0').join(' ');
-      if (remoteDir && cmdline.includes(`${remoteDir}/${APP}/releases/`) && cmdline.includes('gunicorn'))
-        out.push({ pid: Number(p), cmdline });
-    } catch {
-      // gone
-    }
-  }
-  return out;
-}
+const gunicorns = (): { pid: number; cmdline: string }[] => (remoteDir ? releaseGunicorns(`${remoteDir}/${APP}`) : []);
 
 /** No deploy holds the host's lock: no lock directory, and the flock is free. */
 function expectUnlocked(h: 1 | 2): void {

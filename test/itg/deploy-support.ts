@@ -205,3 +205,28 @@ function cleanupApp(app: string, remoteDir: string, env: Record<string, string>)
     }
   }
 }
+
+/** A process that exists and is not a zombie (a stopped gunicorn's pid may linger as one). */
+export function processAlive(pid: number | undefined): boolean {
+  if (!pid) return false;
+  try {
+    return !/^\S+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+/** gunicorn processes (masters and workers) whose command line runs from `<appDir>/releases/`. */
+export function releaseGunicorns(appDir: string): { pid: number; cmdline: string }[] {
+  const out: { pid: number; cmdline: string }[] = [];
+  if (!appDir) return out;
+  for (const p of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const cmdline = fs.readFileSync(`/proc/${p}/cmdline`, 'latin1').split('\0').join(' ');
+      if (cmdline.includes(`${appDir}/releases/`) && cmdline.includes('gunicorn')) out.push({ pid: Number(p), cmdline });
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}

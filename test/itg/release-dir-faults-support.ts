@@ -15,7 +15,7 @@ import { Job, REPO_ROOT, type StepResult } from '../harness/job';
 import { ArgvSampler } from '../security/argv-sampler';
 import { canaryKeyPair } from '../security/canary';
 import { startVps, type Vps } from '../security/vps';
-import { startLoad, type LoadResult } from './deploy-support';
+import { processAlive, releaseGunicorns, startLoad, type LoadResult } from './deploy-support';
 
 export const TAKEOVER = /took over the deploy lock|taking over the deploy lock|stale deploy lock/i;
 
@@ -99,28 +99,9 @@ export function releaseDirFaultHost(o: FaultHostOptions) {
     const f = path.join(appDir, `${slot}.pid`);
     return fs.existsSync(f) ? Number(fs.readFileSync(f, 'utf8').trim()) : undefined;
   }
-  function alive(pid: number | undefined): boolean {
-    if (!pid) return false;
-    try {
-      return !/^\S+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
-    } catch {
-      return false;
-    }
-  }
-
+  const alive = processAlive;
   /** gunicorn processes (masters and workers) running from a release dir of this app. */
-  function gunicorns(): { pid: number; cmdline: string }[] {
-    const out: { pid: number; cmdline: string }[] = [];
-    for (const p of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
-      try {
-        const cmdline = fs.readFileSync(`/proc/${p}/cmdline`, 'latin1').split('\0').join(' ');
-        if (appDir && cmdline.includes(`${appDir}/releases/`) && cmdline.includes('gunicorn')) out.push({ pid: Number(p), cmdline });
-      } catch {
-        // gone
-      }
-    }
-    return out;
-  }
+  const gunicorns = (): { pid: number; cmdline: string }[] => releaseGunicorns(appDir);
 
   /** HAProxy's servers of our backend as the admin socket reports them. */
   function proxyServers(): { slot: string; status: string }[] {
