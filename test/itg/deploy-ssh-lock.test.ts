@@ -3,13 +3,15 @@
  * the SSH connection of a deploy cut mid-deploy (only that connection's sshd processes killed,
  * the shared server keeps running), the holder process killed with it, and two deploys at once.
  * The old release keeps serving through each fault (wrk: no failed request), and the next
- * deploy needs no hand on the host.
+ * deploy needs no hand on the host. And the SSH client itself: a command whose connection is cut
+ * under it is reported as the connection lost, not as the command's failure.
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SshClient, SshConnectionError } from '@slipway/toolkit/ssh';
 import { emptyWorkspace, Job } from '../harness/job';
 import { buildDeployImage, cleanupHost, deployServices, sshInputs, startLoad, type LoadResult } from './deploy-support';
 
@@ -120,6 +122,40 @@ afterAll(() => {
 });
 
 describe('the deploy lock on an ssh host', () => {
+  it('a remote command whose connection is cut under it: "the SSH connection was lost", even where a failure is allowed', async () => {
+    const target = { user: 'root', host: '127.0.0.1', port: Number(ssh.port) };
+    const client = new SshClient({ privateKey: ssh.key, knownHosts: ssh.knownHosts });
+    // The command walks up to the sshd process serving its connection and kills it: the
+    // connection (master and session) goes while the command is still running.
+    const cutOwn = [
+      'sh',
+      '-c',
+      'p=$$; while [ "$(cat /proc/$p/comm)" != sshd ]; do p=$(cut -d" " -f4 /proc/$p/stat); done; kill -9 $p; sleep 10',
+    ];
+    try {
+      await client.connect(target);
+      const err: unknown = await client.run(target, cutOwn, { allowFailure: true }).then(
+        (r) => r,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(SshConnectionError);
+      expect((err as Error).message).toMatch(
+        /^SSH connection to root@127\.0\.0\.1:\d+ failed during `sh -c .*`: the SSH connection was lost/,
+      );
+    } finally {
+      await client.close();
+    }
+    // A remote command that itself exits 255 and says why is the command's failure, not a cut.
+    const other = new SshClient({ privateKey: ssh.key, knownHosts: ssh.knownHosts });
+    try {
+      await other.connect(target);
+      const r = await other.run(target, ['sh', '-c', 'echo own-reason >&2; exit 255'], { allowFailure: true });
+      expect({ code: r.exitCode, stderr: r.stderr.trim() }).toEqual({ code: 255, stderr: 'own-reason' });
+    } finally {
+      await other.close();
+    }
+  });
+
   it("a deploy's SSH connection cut mid-deploy: it fails, the old release serves, the lock goes with the connection", async () => {
     const before = current();
     const load = startLoad(FRONT, 120);

@@ -70,6 +70,17 @@ export interface RemoteOptions {
   label?: string;
 }
 
+/** The SSH connection failed or was cut under a remote command; `why` is the reason alone. */
+export class SshConnectionError extends UserError {
+  override name = 'SshConnectionError';
+  constructor(
+    message: string,
+    readonly why: string,
+  ) {
+    super(message);
+  }
+}
+
 /** The files one SSH session needs; removed by `close()`. */
 export class SshClient {
   private readonly dir: string;
@@ -196,8 +207,10 @@ export class SshClient {
       quiet: true,
       timeoutMs: opts.timeoutMs,
     });
-    if (result.exitCode === 255 && /Connection|Host key|closed|Broken pipe|timed out/i.test(result.stderr)) {
-      throw new UserError(`SSH connection to ${formatTarget(target)} failed during \`${command}\`: ${explainSshFailure(result.stderr)}`);
+    // A cut session is never an allowed failure: what the command did on the host is unknown.
+    if (result.exitCode === 255 && (sessionCut(result) || /Connection|Host key|closed|Broken pipe|timed out/i.test(result.stderr))) {
+      const why = sessionCut(result) ? connectionLost(result) : explainSshFailure(result.stderr);
+      throw new SshConnectionError(`SSH connection to ${formatTarget(target)} failed during \`${command}\`: ${why}`, why);
     }
     if (result.exitCode !== 0 && !opts.allowFailure) {
       throw new CommandError(`ssh ${formatTarget(target)} ${command}`, result.exitCode, tailOf(result.stderr || result.stdout), opts.label);
@@ -263,6 +276,23 @@ export function explainSshFailure(stderr: string): string {
 }
 
 const lastLine = (text: string): string => text.trim().split('\n').pop() ?? '';
+
+/**
+ * Whether a remote command's exit 255 is ssh's own, the session cut under it (its master or the
+ * connection killed): nothing printed at all, or only ssh's multiplexing or connection messages.
+ */
+export function sessionCut(r: { exitCode: number; stdout: string; stderr: string }): boolean {
+  if (r.exitCode !== 255) return false;
+  const out = `${r.stdout}\n${r.stderr}`.trim();
+  const last = lastLine(r.stderr) || lastLine(r.stdout);
+  return !out || /^(muxclient|mux_client|Control socket|client_loop|Connection .*closed|Connection reset|Broken pipe)/i.test(last);
+}
+
+/** "the SSH connection was lost", with ssh's own last line when it printed one. */
+export function connectionLost(r: { stdout: string; stderr: string }): string {
+  const last = lastLine(r.stderr) || lastLine(r.stdout);
+  return `the SSH connection was lost${last ? ` (${last})` : ''}`;
+}
 
 /** Why `source | ssh host remote` failed, in one line; undefined when it did not. */
 export function streamFailure(r: PipeResult, what: { source: string; remote: string; host: string }): string | undefined {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { explainSshFailure, formatTarget, parseSshTarget } from '@slipway/toolkit/ssh';
+import { connectionLost, explainSshFailure, formatTarget, parseSshTarget, sessionCut } from '@slipway/toolkit/ssh';
 
 describe('parseSshTarget', () => {
   it.each([
@@ -33,4 +33,29 @@ describe('explainSshFailure', () => {
     ['ssh: connect to host 10.255.255.1 port 22: Connection timed out', /timed out/],
     ['Load key "/tmp/id": invalid format', /not a valid private key/],
   ])('%s', (stderr, expected) => expect(explainSshFailure(stderr)).toMatch(expected));
+});
+
+describe('sessionCut: an exit 255 that is ssh losing the session, not the remote command', () => {
+  const r = (exitCode: number, stderr = '', stdout = '') => ({ exitCode, stdout, stderr });
+  it.each([
+    ['nothing printed', r(255)],
+    ['the mux client', r(255, 'mux_client_read_packet: read header failed: Broken pipe')],
+    ['the control socket', r(255, 'Control socket connect(/tmp/cm): Connection refused')],
+    ['the connection closed', r(255, 'Connection to 127.0.0.1 closed by remote host.')],
+    ['client_loop', r(255, 'client_loop: send disconnect: Broken pipe')],
+    ['after some remote output', r(255, 'Connection to 127.0.0.1 closed by remote host.', 'Collecting django\n')],
+  ])('%s: cut', (_, result) => expect(sessionCut(result)).toBe(true));
+
+  it.each([
+    ['exit 1 with nothing printed', r(1)],
+    ['a remote command that exits 255 saying why', r(255, 'myscript: bad config')],
+    ['exit 0', r(0)],
+  ])('%s: not cut', (_, result) => expect(sessionCut(result)).toBe(false));
+
+  it("names the loss, with ssh's last line when there is one", () => {
+    expect(connectionLost(r(255))).toBe('the SSH connection was lost');
+    expect(connectionLost(r(255, 'x\nmux_client_read_packet: read header failed: Broken pipe'))).toBe(
+      'the SSH connection was lost (mux_client_read_packet: read header failed: Broken pipe)',
+    );
+  });
 });

@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import * as core from '@actions/core';
 import { UserError } from '@slipway/toolkit/errors';
+import { SshConnectionError } from '@slipway/toolkit/ssh';
 import type { MigrationHost } from '@slipway/migrate/lib';
 import { migrateRelease } from '@slipway/migrate/release';
 import type { ReleaseMigrations, ReleaseRecord } from '@slipway/toolkit/releases';
@@ -222,14 +223,19 @@ export class ReleaseDirProvider extends SshProvider {
 
   /** Runs one build step; a failure is one line naming the step (its output tail goes to the log). */
   private async step(host: RemoteHost, argv: string[], label: string, opts: { input?: Buffer | string; timeoutMs?: number } = {}) {
-    const r = await host.run(argv, { ...opts, allowFailure: true, label });
+    let r: Awaited<ReturnType<RemoteHost['run']>>;
+    try {
+      r = await host.run(argv, { ...opts, allowFailure: true, label });
+    } catch (e) {
+      if (e instanceof SshConnectionError)
+        throw new UserError(`${label} on ${host.name} failed (exit code 255: ${e.why}). The previous release keeps serving.`);
+      throw e;
+    }
     if (r.exitCode !== 0) {
       const out = `${r.stdout}\n${r.stderr}`.trim();
       if (out) core.info(`${label} on ${host.name}, last lines:\n${out.split('\n').slice(-20).join('\n')}`);
       const last = (r.stderr.trim() || r.stdout.trim()).split('\n').pop() ?? '';
-      // ssh's own failure code with nothing, or only ssh's multiplexing, to say: the session was cut under the step.
-      const cut = r.exitCode === 255 && (!out || /^(muxclient|mux_client|Control socket|client_loop|Connection .*closed)/.test(last));
-      const why = cut ? `: the SSH connection was lost${last ? ` (${last})` : ''}` : last ? `: ${last}` : '';
+      const why = last ? `: ${last}` : '';
       throw new UserError(`${label} on ${host.name} failed (exit code ${r.exitCode}${why}). The previous release keeps serving.`);
     }
     return r;
