@@ -105,6 +105,38 @@ describe('HostLock (flock holder + owner record)', () => {
     expect(fs.existsSync(path.join(dir, 'lock'))).toBe(false);
   });
 
+  it("the holder killed just before the deploy lets go (its exit not seen yet): the dead holder's record stays for the next deploy", async () => {
+    const a = new HostLock(localHost());
+    await a.acquire('alice run 1', () => undefined);
+    const pid = holderPid();
+    // As when a cut command's error reaches the deploy before the holder's own ssh has ended:
+    // the deploy lets go at once, not knowing its holder is gone (and another deploy may own the lock).
+    process.kill(pid, 'SIGKILL');
+    await a.release();
+    expect(owner()).toBe(`alice run 1\nholder pid ${pid}\n`);
+
+    const b = new HostLock(localHost());
+    const log: string[] = [];
+    await b.acquire('bob run 2', (l) => log.push(l));
+    expect(log[0]).toMatch(/^root@test-host: taking over the deploy lock left by alice run 1 \(its holder, pid \d+, is gone/);
+    await b.release();
+    expect(fs.existsSync(path.join(dir, 'lock'))).toBe(false);
+  });
+
+  it('settle: after a connection error, waits for the holder to show it went with the connection', async () => {
+    const a = new HostLock(localHost());
+    await a.acquire('alice run 1', () => undefined);
+    const started = Date.now();
+    await a.settle(300);
+    expect(a.lost).toBe(false);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+    process.kill(holderPid(), 'SIGKILL');
+    expect(a.lost).toBe(false);
+    await a.settle(5_000);
+    expect(a.lost).toBe(true);
+    expect(() => a.assertHeld('`rm`')).toThrow(/Lost the deploy lock on root@test-host/);
+  });
+
   it('a lock without a holder record (by hand, older release) still refuses and is left as it is', async () => {
     fs.mkdirSync(path.join(dir, 'lock'));
     fs.writeFileSync(path.join(dir, 'lock', 'owner'), 'someone run 42\n');

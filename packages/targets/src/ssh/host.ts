@@ -1,7 +1,7 @@
 import * as core from '@actions/core';
 import { UserError } from '@slipway/toolkit/errors';
 import { execTool } from '@slipway/toolkit/exec';
-import { formatTarget, shellQuote, streamFailure, type SshClient, type SshTarget } from '@slipway/toolkit/ssh';
+import { formatTarget, shellQuote, SshConnectionError, streamFailure, type SshClient, type SshTarget } from '@slipway/toolkit/ssh';
 import { haproxyConfig, maintCommand, parseShowStat, type ProxyLayout, type ServerStat, type Slot } from './haproxy';
 import { HostLock } from './lock';
 
@@ -76,6 +76,10 @@ export class RemoteHost {
     const started = Date.now();
     try {
       return await this.ssh.run(this.target, argv, { ...opts, label: opts.label ? `${opts.label} on ${this.name}` : undefined });
+    } catch (error) {
+      // The lock's holder shares the connection: know whether it went too before anything else runs.
+      if (error instanceof SshConnectionError) await this.deployLock.settle(3_000);
+      throw error;
     } finally {
       core.debug(`${this.name}: ${argv.slice(0, 2).join(' ')} took ${Date.now() - started} ms`);
     }

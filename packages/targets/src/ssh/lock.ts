@@ -11,10 +11,10 @@ import type { ExecResult } from '@slipway/toolkit/exec';
  *   rebooted), so "is the holder alive?" is a question the host answers exactly: a later deploy
  *   that gets the flock knows every earlier holder is gone. A live holder keeps everyone out.
  * - the `<dir>/lock` directory with an `owner` record (who, which run, since when, holder pid),
- *   for people and for the message a refused deploy prints. The deploy removes it at the end;
- *   when the SSH session dies first, the holder sees its stdin close and removes it; if the
- *   holder itself was killed it stays behind, and the next deploy, holding the flock, takes it
- *   over with a log line saying whose it was.
+ *   for people and for the message a refused deploy prints. The holder removes it, while it
+ *   still holds the flock, when its stdin closes: at the end of the deploy, or when the SSH
+ *   session dies first. If the holder itself was killed it stays behind, and the next deploy,
+ *   holding the flock, takes it over with a log line saying whose it was.
  *
  * A lock directory whose owner record names no holder (taken by hand, or by a Slipway release
  * before this one) cannot be checked and still refuses, as before.
@@ -49,6 +49,8 @@ export class HostLock {
   private releasing = false;
   /** The lock directory is ours (made or taken over): ours to remove. */
   private ours = false;
+  /** The owner record names our holder, which then removes the directory itself when it ends. */
+  private recorded = false;
   /** Set when the holder ended while the lock was ours: nothing more may change on the host. */
   lost = false;
 
@@ -80,18 +82,24 @@ export class HostLock {
       }
       this.ours = true;
       await this.host.run(['dd', `of=${dir}/lock/owner`, 'status=none'], { input: `${owner}\nholder pid ${this.holderPid}\n` });
+      this.recorded = true;
     } catch (error) {
       await this.release();
       throw error;
     }
   }
 
-  /** Removes the lock directory if it is ours, then ends the holder (which drops the flock). */
+  /**
+   * Ends the holder, which removes the lock directory (when the record names it) while it still
+   * holds the flock, then drops the flock. Only the holder removes a recorded lock: this process
+   * may not have seen yet that the holder died (its exit comes after a cut command's error), and
+   * by then another deploy may have taken the lock over. A directory made but never recorded
+   * (the owner write failed) is removed from here.
+   */
   async release(): Promise<void> {
     const holder = this.holder;
     if (!holder || this.lost) return;
-    if (this.ours) {
-      // A dead connection here is fine: the holder then sees EOF and removes the directory itself.
+    if (this.ours && !this.recorded) {
       await this.host.run(['rm', '-rf', `${this.host.dir}/lock`], { allowFailure: true }).catch(() => undefined);
     }
     this.releasing = true;
@@ -100,6 +108,18 @@ export class HostLock {
     if (code === null) holder.kill('SIGKILL');
     this.holder = undefined;
     this.ours = false;
+    this.recorded = false;
+  }
+
+  /**
+   * After a command's SSH connection failed: gives the holder up to `ms` to show whether it went
+   * with it (its ssh ends when the shared connection does), so `lost` is known before anything
+   * else runs on the host.
+   */
+  async settle(ms: number): Promise<void> {
+    const holder = this.holder;
+    if (!holder || this.lost || this.releasing) return;
+    await waitExit(holder, ms);
   }
 
   /** Throws when the holder ended under us (its SSH session died): another deploy may hold the lock now. */
