@@ -208,8 +208,9 @@ export class SshClient {
       timeoutMs: opts.timeoutMs,
     });
     // A cut session is never an allowed failure: what the command did on the host is unknown.
-    if (result.exitCode === 255 && (sessionCut(result) || /Connection|Host key|closed|Broken pipe|timed out/i.test(result.stderr))) {
-      const why = sessionCut(result) ? connectionLost(result) : explainSshFailure(result.stderr);
+    const cut = sessionCut(result);
+    if (cut || (result.exitCode === 255 && /Connection|Host key|closed|Broken pipe|timed out/i.test(result.stderr))) {
+      const why = cut ? connectionLost(result) : explainSshFailure(result.stderr);
       throw new SshConnectionError(`SSH connection to ${formatTarget(target)} failed during \`${command}\`: ${why}`, why);
     }
     if (result.exitCode !== 0 && !opts.allowFailure) {

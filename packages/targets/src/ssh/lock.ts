@@ -47,10 +47,6 @@ export class HostLock {
   private holder?: ChildProcess;
   private holderPid = '';
   private releasing = false;
-  /** The lock directory is ours (made or taken over): ours to remove. */
-  private ours = false;
-  /** The owner record names our holder, which then removes the directory itself when it ends. */
-  private recorded = false;
   /** Set when the holder ended while the lock was ours: nothing more may change on the host. */
   lost = false;
 
@@ -64,6 +60,8 @@ export class HostLock {
   async acquire(owner: string, log: (line: string) => void): Promise<void> {
     const { name, dir } = this.host;
     await this.startHolder();
+    /** The directory is ours (made or taken over) and the record does not name our holder yet. */
+    let unrecorded = false;
     try {
       const made = await this.host.run(['mkdir', `${dir}/lock`], { allowFailure: true });
       if (made.exitCode !== 0) {
@@ -80,10 +78,11 @@ export class HostLock {
             'that deploy ended without releasing it)',
         );
       }
-      this.ours = true;
+      unrecorded = true;
       await this.host.run(['dd', `of=${dir}/lock/owner`, 'status=none'], { input: `${owner}\nholder pid ${this.holderPid}\n` });
-      this.recorded = true;
     } catch (error) {
+      // The holder would leave a record that does not name it: remove the directory from here.
+      if (unrecorded) await this.host.run(['rm', '-rf', `${dir}/lock`], { allowFailure: true }).catch(() => undefined);
       await this.release();
       throw error;
     }
@@ -93,22 +92,16 @@ export class HostLock {
    * Ends the holder, which removes the lock directory (when the record names it) while it still
    * holds the flock, then drops the flock. Only the holder removes a recorded lock: this process
    * may not have seen yet that the holder died (its exit comes after a cut command's error), and
-   * by then another deploy may have taken the lock over. A directory made but never recorded
-   * (the owner write failed) is removed from here.
+   * by then another deploy may have taken the lock over.
    */
   async release(): Promise<void> {
     const holder = this.holder;
     if (!holder || this.lost) return;
-    if (this.ours && !this.recorded) {
-      await this.host.run(['rm', '-rf', `${this.host.dir}/lock`], { allowFailure: true }).catch(() => undefined);
-    }
     this.releasing = true;
     holder.stdin?.end();
     const code = await waitExit(holder, 15_000);
     if (code === null) holder.kill('SIGKILL');
     this.holder = undefined;
-    this.ours = false;
-    this.recorded = false;
   }
 
   /**
